@@ -1,0 +1,44 @@
+"""The prompt template shared by data prep, rollout and evaluation (one place, design.md).
+
+design.md, "The algorithm": the model thinks inside ``<thought> </thought>`` and puts the final
+answer inside ``<answer> </answer>``; verifiers read ``<answer>`` first and the format reward
+checks ``<thought>.*</thought>.*<answer>.*</answer>``. The instruction below asks for exactly
+that shape.
+"""
+
+from __future__ import annotations
+
+QUESTION_SLOT = "{question}"
+
+FORMAT_INSTRUCTION = (
+    "Think step by step inside <thought></thought>, then put only the final answer "
+    "inside <answer></answer>."
+)
+
+#: Default template: the question, a blank line, the format instruction. Rendered with
+#: ``str.replace`` (not ``str.format``) so templates may contain other braces, e.g. ``\boxed{}``.
+PROMPT_TEMPLATE = QUESTION_SLOT + "\n\n" + FORMAT_INSTRUCTION
+
+
+def check_template(template: str) -> None:
+    """Raise ``ValueError`` unless ``template`` holds the ``{question}`` slot exactly once."""
+    count = template.count(QUESTION_SLOT)
+    if count != 1:
+        raise ValueError(
+            f"prompt template must contain {QUESTION_SLOT} exactly once, found {count} in {template!r}"
+        )
+
+
+def format_prompt(question: str, template: str = PROMPT_TEMPLATE) -> str:
+    """Put ``question`` into ``template``; text already in that template is returned unchanged.
+
+    Idempotent on purpose: prepared prompts already carry the template, and a later stage that
+    formats again must not stack a second instruction onto them.
+    """
+    check_template(template)
+    prefix, suffix = template.split(QUESTION_SLOT)
+    if (prefix or suffix) and question.startswith(prefix) and question.endswith(suffix) and (
+        len(question) >= len(prefix) + len(suffix)
+    ):
+        return question
+    return prefix + question + suffix
