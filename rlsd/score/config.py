@@ -1,0 +1,36 @@
+"""Settings of self-distillation scoring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rlsd.config import ConfigError
+from rlsd.prompting import DEFAULT_TEACHER_TEMPLATE
+
+
+@dataclass
+class ScoreConfig:
+    """How the self-teacher sees a prompt, and how scoring batches its forward passes."""
+
+    hint_source: str = field(default="auto", metadata={
+        "help": "teacher hint: auto (the reference solution if the data has one, else the "
+                "answer), answer or solution"})
+    teacher_template: str = field(default=DEFAULT_TEACHER_TEMPLATE, metadata={
+        "help": "teacher prompt with {question} and {hint} placeholders"})
+    teacher_hint: bool = field(default=True, metadata={
+        "help": "give the teacher the hint (RLSD, OPSD); false for OPD's separate teacher"})
+    micro_batch_tokens: int = field(default=8192, metadata={
+        "help": "padded tokens per forward pass (rows x longest sequence)"})
+    dtype: str = field(default="auto", metadata={
+        "help": "auto (bf16 on GPU, fp32 on CPU), bf16 or fp32: match the trainer's numerics"})
+
+    def validate(self) -> None:
+        if self.hint_source not in ("auto", "answer", "solution"):
+            raise ConfigError(f"hint_source must be auto, answer or solution, got {self.hint_source!r}")
+        for placeholder in ("{question}", "{hint}"):
+            if placeholder not in self.teacher_template:
+                raise ConfigError(f"teacher_template must contain {placeholder}")
+        if self.micro_batch_tokens < 1:
+            raise ConfigError(f"micro_batch_tokens must be >= 1, got {self.micro_batch_tokens}")
+        if self.dtype not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"dtype must be auto, bf16 or fp32, got {self.dtype!r}")

@@ -1,0 +1,131 @@
+"""A round's output: a Hugging Face model the next rollout loads, plus the DeepSpeed state.
+
+Layout of a policy checkpoint (local folder or ``s3://`` prefix)::
+
+    config.json, model*.safetensors, tokenizer/processor files   <- loadable by transformers/vLLM
+    deepspeed/latest, deepspeed/state/...                       <- optimizer moments, step
+    trainer_state.json                                          <- global step, round, algorithm
+    metrics.jsonl, tensorboard/                                  <- this round's curves
+    manifest.json                                                <- written last (rlsd.storage)
+
+Every rank writes what it owns (ZeRO partitions its optimizer state): on S3 each rank uploads
+its own files and rank 0 writes the manifest after all have finished, so a reader never sees
+a partial checkpoint, on one node or many.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch.distributed as dist
+
+from rlsd.storage import upload_dir, write_manifest
+from rlsd.storage.manifest import FileEntry
+from rlsd.storage.uri import is_s3
+
+DEEPSPEED_DIR = "deepspeed"
+DEEPSPEED_TAG = "state"
+TRAINER_STATE = "trainer_state.json"
+
+
+def read_trainer_state(policy_dir: Path) -> dict[str, Any]:
+    """The previous round's trainer state, or the state of a fresh base model."""
+    path = policy_dir / TRAINER_STATE
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"global_step": 0, "round": -1}
+
+
+def has_deepspeed_state(policy_dir: Path) -> bool:
+    return (policy_dir / DEEPSPEED_DIR / "latest").exists()
+
+
+def staging_dir(output: str) -> Path:
+    """Where ranks write before uploading: the output itself when it is local."""
+    if not is_s3(output):
+        path = Path(output)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return Path(tempfile.mkdtemp(prefix="rlsd-ckpt-"))
+
+
+def _owner(rel: str) -> int:
+    """The rank that wrote ``rel``: ZeRO shards name their rank, everything else is rank 0's."""
+    match = re.search(r"zero_pp_rank_(\d+)_", rel)
+    return int(match.group(1)) if match else 0
+
+
+def save_round_checkpoint(
+    engine: Any,
+    tokenizer_or_processor: Any,
+    output: str,
+    staging: Path,
+    trainer_state: dict[str, Any],
+    rank: int,
+    world_size: int,
+) -> None:
+    """Write the HF model, the DeepSpeed state and the trainer state; manifest last."""
+    engine.save_checkpoint(str(staging / DEEPSPEED_DIR), tag=DEEPSPEED_TAG,
+                           client_state={"trainer_state": trainer_state})
+    # ZeRO-3 holds shards only: the 16-bit gather is collective, so every rank calls it.
+    state_dict = engine._zero3_consolidated_16bit_state_dict() if engine.zero_optimization_stage() == 3 \
+        else None
+    if rank == 0:
+        module = engine.module
+        if state_dict is None:
+            state_dict = {k: v.detach().to("cpu") for k, v in module.state_dict().items()}
+        module.save_pretrained(str(staging), state_dict=state_dict, safe_serialization=True)
+        tokenizer_or_processor.save_pretrained(str(staging))
+        (staging / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=2))
+    _barrier(world_size)
+    metadata = {"kind": "policy", "round": trainer_state["round"],
+                "step": trainer_state["global_step"], "algorithm": trainer_state.get("algorithm")}
+    if not is_s3(output):
+        if rank == 0:
+            write_manifest(output, metadata)  # hashes every file, then writes manifest.json
+        _barrier(world_size)
+        return
+    # Upload only the files this rank wrote (links into a private folder: no copies).
+    mine = Path(tempfile.mkdtemp(prefix=f"rlsd-rank{rank}-"))
+    try:
+        for path in staging.rglob("*"):
+            rel = path.relative_to(staging).as_posix()
+            if path.is_file() and _owner(rel) == rank:
+                target = mine / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(path, target)
+        entries = upload_dir(mine, output, manifest=False).files if any(mine.rglob("*")) else []
+        gathered: list[list[FileEntry]] = [[] for _ in range(world_size)]
+        if world_size > 1:
+            dist.all_gather_object(gathered, list(entries))
+        else:
+            gathered = [list(entries)]
+        if rank == 0:
+            write_manifest(output, metadata, files=[e for part in gathered for e in part])
+        _barrier(world_size)
+    finally:
+        shutil.rmtree(mine, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)  # each rank staged in its own temp folder
+
+
+def load_deepspeed_state(engine: Any, policy_dir: Path) -> dict[str, Any]:
+    """Resume optimizer moments, scheduler and step from the previous round's checkpoint."""
+    _, client_state = engine.load_checkpoint(str(policy_dir / DEEPSPEED_DIR), tag=DEEPSPEED_TAG,
+                                             load_module_strict=True,
+                                             load_optimizer_states=True,
+                                             load_lr_scheduler_states=True)
+    if client_state is None:
+        raise RuntimeError(f"DeepSpeed state under {policy_dir / DEEPSPEED_DIR} did not load")
+    return client_state.get("trainer_state", {})
+
+
+def _barrier(world_size: int) -> None:
+    if world_size > 1 and dist.is_initialized():
+        dist.barrier()
+
