@@ -1,0 +1,26 @@
+"""Errors raised by the verification stage; each message names the offending thing."""
+
+from __future__ import annotations
+
+
+class VerifyError(ValueError):
+    """Base class: bad verification input or settings."""
+
+
+class UnknownVerifierError(VerifyError, KeyError):
+    """A verifier name is not registered (and no installed entry point provides it)."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message otherwise
+        return str(self.args[0]) if self.args else ""
+
+
+class PluginError(VerifyError):
+    """An operator-supplied plug-in (``name=package.module:function``) cannot be loaded."""
+
+
+class TableError(VerifyError):
+    """An input table lacks a column, or its rows do not join."""
+
+
+class GoldAnswerError(VerifyError):
+    """A verifier cannot read the reference (gold) answer: a data problem, not a wrong reply."""

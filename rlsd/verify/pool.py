@@ -1,0 +1,167 @@
+"""The grading worker pool: disposable child processes with a time and a memory limit.
+
+design.md: the paper's code grades in a disposable child process with a time and memory
+limit. Here that is a :class:`pebble.ProcessPool`:
+
+- each task has a ``timeout``; when it runs past it, pebble terminates the stuck worker
+  (SIGTERM, with its default action restored so that it ends even a worker stuck inside
+  one C-level big-integer power; SIGKILL as a backstop) and starts a replacement, so the
+  limit holds whatever the grader is doing and from whatever thread or process the caller
+  runs in (math-verify's own ``signal.alarm`` timeouts only work on the main thread, and
+  are switched off);
+- the worker initializer caps the address space (``RLIMIT_AS``), so a memory bomb fails
+  that one item with ``MemoryError`` (or kills only that worker) instead of the machine;
+- workers come from the ``forkserver`` (``spawn`` where there is none): the parent may hold
+  torch / CUDA threads, which a child forked from it would inherit in a broken state. The
+  fork server is a clean single-threaded process that has preloaded the graders
+  (:data:`PRELOAD`), so replacing a killed worker costs milliseconds, not a fresh
+  interpreter importing sympy. (Its preload list is process-wide; ours is added to any
+  already set, and only takes effect if the fork server is not running yet.)
+
+One pool per (workers, memory limit) is created lazily and reused by every call in the
+process, so a call pays no process start; it is shut down at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import logging
+import multiprocessing
+import multiprocessing.forkserver
+import resource
+import signal
+import threading
+
+from pebble import ProcessFuture, ProcessPool
+
+from rlsd.verify.grading import GradeOutcome, GradeTask, grade
+from rlsd.verify.registry import BUILTIN_MODULES
+
+#: Modules the fork server imports once, so that forked workers start with them loaded.
+PRELOAD = ("rlsd.verify.grading", *BUILTIN_MODULES, "math_verify")
+
+_pools: dict[tuple[int, int], ProcessPool] = {}
+_lock = threading.Lock()
+
+
+def _init_worker(memory_limit_mb: int) -> None:
+    """Worker start-up: warm the graders, then cap the address space.
+
+    Warming first (imports, one math-verify comparison) keeps that one-time cost out of the
+    first task's time limit, and lets the limit apply to grading rather than to importing.
+    A failed warm-up is ignored: a worker whose initializer fails is restarted by pebble
+    forever, while a failing grader only fails its items, with a reason.
+    """
+    # pebble stops a timed-out worker with SIGTERM, then SIGKILL 3 s later; its SIGTERM
+    # handler is Python code, which cannot run while sympy is inside one C-level big-integer
+    # operation. The default action ends the process at once instead.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    try:
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+        from math_verify import parse, verify
+
+        verify(
+            parse("$1$", parsing_timeout=None),
+            parse("$1$", parsing_timeout=None),
+            timeout_seconds=None,
+        )
+    except Exception:  # see the docstring
+        pass
+    if memory_limit_mb:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = memory_limit_mb * 2**20
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _start_context() -> multiprocessing.context.BaseContext:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    already = list(getattr(server, "_preload_modules", []) or [])
+    context.set_forkserver_preload(list(dict.fromkeys([*already, *PRELOAD])))
+    return context
+
+
+def get_pool(workers: int, memory_limit_mb: int) -> ProcessPool:
+    """The shared pool for these settings, started on first use (and after a breakage)."""
+    key = (workers, memory_limit_mb)
+    with _lock:
+        pool = _pools.get(key)
+        if pool is not None and pool.active:
+            return pool
+        if pool is not None:
+            _stop(pool)
+        pool = ProcessPool(
+            max_workers=workers,
+            initializer=_init_worker,
+            initargs=(memory_limit_mb,),
+            context=_start_context(),
+        )
+        _pools[key] = pool
+        return pool
+
+
+def submit(
+    task: GradeTask, *, time_limit_s: float, workers: int, memory_limit_mb: int
+) -> ProcessFuture[GradeOutcome]:
+    """Schedule ``grade(task)`` on the shared pool; the future fails with ``TimeoutError``
+    after ``time_limit_s`` of running (queueing time does not count)."""
+    for attempt in (0, 1):
+        pool = get_pool(workers, memory_limit_mb)
+        try:
+            return pool.schedule(grade, args=(task,), timeout=time_limit_s)
+        except RuntimeError:  # the pool broke or was stopped meanwhile: start a fresh one once
+            _forget(pool)
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def discard_pool(workers: int, memory_limit_mb: int) -> None:
+    """Stop the pool for these settings (killing its workers); the next call starts anew."""
+    with _lock:
+        pool = _pools.pop((workers, memory_limit_mb), None)
+    if pool is not None:
+        _stop(pool)
+
+
+def _forget(pool: ProcessPool) -> None:
+    with _lock:
+        for key, known in list(_pools.items()):
+            if known is pool:
+                del _pools[key]
+    _stop(pool)
+
+
+def _stop(pool: ProcessPool) -> None:
+    pool.stop()
+    with contextlib.suppress(TimeoutError, RuntimeError):
+        pool.join(timeout=10)
+
+
+def shutdown_pools() -> None:
+    """Stop every grading pool (registered to run at interpreter exit)."""
+    with _lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        _stop(pool)
+
+
+def live_worker_pids() -> list[int]:
+    """PIDs of the grading workers now alive (for tests and diagnostics)."""
+    return [
+        p.pid
+        for p in multiprocessing.active_children()
+        if p.pid is not None and p.name == "pebble_pool_worker"
+    ]
+
+
+atexit.register(shutdown_pools)

@@ -1,0 +1,46 @@
+"""The ``exact`` verifier: normalised string equality.
+
+Normalisation: LaTeX text wrappers (``\\text{...}``, ``\\textbf``, ``\\mathrm``, ``\\mbox``) and
+math delimiters removed, Markdown bold removed, case folded, runs of whitespace collapsed,
+surrounding punctuation and quotes stripped. ``\\text{ Paris. }`` equals ``paris``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rlsd.verify.registry import register_verifier
+
+_TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
+_SPACE_RUN = re.compile(r"\s+")
+_ANSWER_MARK = re.compile(r"answer\s*(?:is|:)", re.IGNORECASE)
+_SURROUNDING = " \t\n.,;:!?\"'`*"
+
+
+def normalise_text(text: str) -> str:
+    """The comparison form of ``text`` (see the module docstring)."""
+    previous = None
+    while previous != text:  # nested wrappers unwrap from the inside out
+        previous, text = text, _TEXT_WRAPPER.sub(r"\1", text)
+    for delimiter in ("$", "\\(", "\\)", "\\[", "\\]", "**"):
+        text = text.replace(delimiter, "")
+    text = _SPACE_RUN.sub(" ", text.casefold())
+    return text.strip(_SURROUNDING)
+
+
+def exact_fallback(response: str) -> str | None:
+    """Fallback: the rest of the line after the last "answer is"/"answer:", else the last
+    non-empty line."""
+    marks = list(_ANSWER_MARK.finditer(response))
+    if marks:
+        tail = response[marks[-1].end() :].strip()
+        if tail:
+            return tail.splitlines()[0]
+    lines = [line for line in response.splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
+@register_verifier("exact", fallback=exact_fallback)
+def exact_verifier(answer: str, gold: str) -> float:
+    """1.0 when the normalised answer equals the normalised gold answer."""
+    return float(normalise_text(answer) == normalise_text(gold))
