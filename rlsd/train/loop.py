@@ -21,7 +21,7 @@ import torch.distributed as dist
 from rlsd.algorithms import AlgorithmConfig
 from rlsd.models import check_model_folder, load_policy, resolve_model
 from rlsd.prompting import EncodedPrompt, encode_student_prompt, is_multimodal
-from rlsd.storage import read_table
+from rlsd.storage import is_s3, read_table, verify_manifest
 from rlsd.train.checkpoint import (
     has_deepspeed_state,
     load_deepspeed_state,
@@ -58,6 +58,15 @@ def _resolve_policy(ref: str, local_rank: int, world_size: int) -> Path:
     return check_model_folder(path)
 
 
+def preflight_policy(ref: str) -> None:
+    """Fail fast on a policy that cannot load: a missing folder, a missing shard, an S3
+    checkpoint without a complete manifest (checked remotely, before any download)."""
+    if is_s3(ref):
+        verify_manifest(ref)
+    else:
+        resolve_model(ref)
+
+
 def load_round(inputs: TrainInputs, algo: AlgorithmConfig) -> RoundData:
     """Read and join the round's tables (all ranks read the same small tables)."""
     # GRPO needs no scores; when given, their behaviour log-probs serve as π_old.
@@ -90,11 +99,13 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
     if algo.kl_coef > 0:
         raise RoundDataError("kl_coef > 0 needs reference-policy log-probs, which the staged "
                              "pipeline does not compute yet; keep kl_coef = 0 (the paper's choice)")
-    rank, world_size, local_rank = init_distributed()
-    data = load_round(inputs, algo)  # fails fast on bad tables, before any model is loaded
+    # Every input is checked before the process group starts or any model loads.
+    data = load_round(inputs, algo)
     if not data.samples:
         raise RoundDataError("every group had equal rewards and filter_zero_groups is on: "
                              "nothing to train on this round")
+    preflight_policy(inputs.policy)
+    rank, world_size, local_rank = init_distributed()
     policy_dir = _resolve_policy(inputs.policy, local_rank, world_size)
     state = read_trainer_state(policy_dir)
     plan = plan_round(data.samples, cfg.steps_per_round, world_size, rank,
