@@ -115,7 +115,11 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
     torch.manual_seed(cfg.seed)
     model, processor = load_policy(policy_dir, dtype="float32", device=device, for_training=True)
     if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # transformers 5 renamed the switch (and its argument); older releases have the old one.
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable({"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     engine = build_engine(model, cfg, world_size, plan.micro_batches_per_step)
     global_step = int(state["global_step"])
     if has_deepspeed_state(policy_dir):

@@ -95,7 +95,7 @@ def test_trainer_gradient_equals_hand_written_loss(tiny_model, algorithm):
         trainer_loss += loss.item()
     got = _grads(model)
 
-    assert trainer_loss == pytest.approx(float(reference), rel=1e-4, abs=1e-6)
+    assert trainer_loss == pytest.approx(reference.item(), rel=1e-4, abs=1e-6)
     assert expected.abs().max() > 1e-4  # the check is not vacuous
     torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-6)
     if algorithm == "rlsd":
