@@ -10,7 +10,7 @@ export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
 export RLSD_CACHE ?= $(CURDIR)/.cache/rlsd
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: install test demo lint clean
+.PHONY: install test demo lint clean images image-component image-trainer images-push
 
 install: $(STAMP)
 
@@ -34,3 +34,23 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
+
+# Container images: needs a Docker engine with BuildKit; run from the repository root.
+IMAGE_REGISTRY ?= localhost:5000
+IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+DOCKER ?= docker
+TRAINER_BUILD_ARGS ?=
+
+images: image-component image-trainer
+
+image-component:
+	DOCKER_BUILDKIT=1 $(DOCKER) build -f images/component/Dockerfile \
+		-t $(IMAGE_REGISTRY)/rlsd-component:$(IMAGE_TAG) .
+
+image-trainer:
+	DOCKER_BUILDKIT=1 $(DOCKER) build -f images/trainer/Dockerfile $(TRAINER_BUILD_ARGS) \
+		-t $(IMAGE_REGISTRY)/rlsd-trainer:$(IMAGE_TAG) .
+
+images-push: images
+	$(DOCKER) push $(IMAGE_REGISTRY)/rlsd-component:$(IMAGE_TAG)
+	$(DOCKER) push $(IMAGE_REGISTRY)/rlsd-trainer:$(IMAGE_TAG)

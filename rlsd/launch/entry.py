@@ -1,0 +1,90 @@
+"""One entry for both launchers: :func:`launch_training` (design.md, stage 5).
+
+``mode="pytorchjob"`` runs ``torchrun -m rlsd.train <args>`` as a Kubeflow PyTorchJob over
+``spec.nodes`` pods; ``mode="local"`` runs the same module under torchrun on this machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TextIO
+
+from kubernetes import client
+
+from rlsd.launch.cluster import PyTorchJobLauncher
+from rlsd.launch.crd_schema import PyTorchJobValidator
+from rlsd.launch.errors import PyTorchJobSpecError
+from rlsd.launch.kube_client import default_namespace, load_api_client
+from rlsd.launch.local import local_gpu_count, run_command, torchrun_command
+from rlsd.launch.pytorchjob import build_pytorchjob
+from rlsd.launch.spec import PyTorchJobSpec
+
+MODES = ("local", "pytorchjob")
+
+
+@dataclass
+class LaunchResult:
+    """A successful launch: ``target`` is ``namespace/job`` or the local command line."""
+
+    mode: str
+    target: str
+    duration_s: float
+    log_tail: list[str] = field(default_factory=list)
+
+
+def _with_args(spec: PyTorchJobSpec, train_args: Sequence[str]) -> PyTorchJobSpec:
+    return dataclasses.replace(spec, args=[*spec.args, *map(str, train_args)])
+
+
+def local_command(spec: PyTorchJobSpec, nproc_per_node: int | None = None) -> list[str]:
+    """The local command for ``spec``: torchrun over ``module``, or ``command`` + ``args``."""
+    if spec.command:
+        return [*spec.command, *spec.args]
+    nproc = nproc_per_node or spec.nproc_per_node or local_gpu_count() or 1
+    return torchrun_command(spec.module, spec.args, nproc)
+
+
+def launch_training(mode: Literal["local", "pytorchjob"], train_args: Sequence[str] = (),
+                    spec: PyTorchJobSpec | None = None, *, timeout_s: float | None = None,
+                    poll_interval_s: float = 10.0, keep_on_failure: bool = False,
+                    api_client: client.ApiClient | None = None,
+                    kubeconfig: str | None = None, context: str | None = None,
+                    crd_path: str | Path | None = None, sink: TextIO | None = None,
+                    environ: Mapping[str, str] | None = None) -> LaunchResult:
+    """Run ``spec.module`` (default ``rlsd.train``) with ``spec.args + train_args``.
+
+    - ``local``: ``torchrun --standalone --nproc-per-node M`` here, M = ``nproc_per_node``
+      or the local GPU count or 1; ``spec.env`` is added to this environment.
+    - ``pytorchjob``: a PyTorchJob built from ``spec`` (name from ``kfp_run_id`` and
+      ``round_index`` unless ``name`` is set; namespace from this pod or the kubeconfig unless
+      set), checked against the CRD at ``crd_path`` when given, run by
+      :class:`PyTorchJobLauncher`. ``api_client`` defaults to in-cluster/kubeconfig config.
+
+    Output is relayed line by line to ``sink`` (default stdout). Raises
+    :class:`~rlsd.launch.errors.TrainingFailed` or
+    :class:`~rlsd.launch.errors.LaunchTimeout`; bad settings raise
+    :class:`~rlsd.launch.errors.PyTorchJobSpecError` before anything starts.
+    """
+    if mode not in MODES:
+        raise PyTorchJobSpecError(f"launcher mode must be one of {list(MODES)}, got {mode!r}")
+    spec = _with_args(spec or PyTorchJobSpec(), train_args)
+    spec.validate()
+    if mode == "local":
+        env = {str(k): str(v) for k, v in spec.env.items()}
+        outcome = run_command(local_command(spec), env=env, timeout_s=timeout_s, sink=sink)
+        return LaunchResult(mode, " ".join(outcome.command), outcome.duration_s,
+                            outcome.log_tail)
+    if not spec.namespace:
+        spec = dataclasses.replace(spec, namespace=default_namespace(kubeconfig, context))
+    body = build_pytorchjob(spec, environ)
+    validator = PyTorchJobValidator.from_crd_file(crd_path) if crd_path else None
+    if validator is not None:
+        validator.check(body)  # before connecting: a bad body fails here, clearly
+    launcher = PyTorchJobLauncher(api_client or load_api_client(kubeconfig, context),
+                                  poll_interval_s=poll_interval_s, timeout_s=timeout_s,
+                                  keep_on_failure=keep_on_failure, sink=sink)
+    job = launcher.run(body)
+    return LaunchResult(mode, f"{job.namespace}/{job.name}", job.duration_s, job.log_tail)

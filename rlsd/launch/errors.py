@@ -1,0 +1,98 @@
+"""Errors of the training launcher: one class per way a launch goes wrong.
+
+Callers that do not care about the mode catch :class:`TrainingFailed` (the training ran and
+failed) or :class:`LaunchTimeout`; :class:`LaunchError` catches everything from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rlsd.config import ConfigError
+
+
+class LaunchError(RuntimeError):
+    """Base class of every launcher error."""
+
+
+class PyTorchJobSpecError(LaunchError, ConfigError):
+    """A launch setting is invalid; the message names the setting and the allowed values.
+
+    It is also a :class:`rlsd.config.ConfigError`, so CLIs that report bad settings catch it.
+    """
+
+
+class PyTorchJobInvalid(PyTorchJobSpecError):
+    """A PyTorchJob body breaks the CRD schema or the Training Operator's admission rules."""
+
+    def __init__(self, name: str, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        shown = "\n  - ".join(self.problems[:20])
+        more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
+        super().__init__(f"PyTorchJob {name!r} is invalid:\n  - {shown}{more}")
+
+
+class KubernetesConfigError(LaunchError):
+    """No usable Kubernetes configuration (neither in-cluster nor a kubeconfig)."""
+
+
+class PyTorchJobRejected(LaunchError):
+    """The Kubernetes API refused a request about the job (RBAC, schema, webhook, conflict)."""
+
+    def __init__(self, action: str, name: str, status: int, reason: str, message: str,
+                 hint: str = "") -> None:
+        self.status, self.reason, self.api_message = status, reason, message
+        text = f"could not {action} PyTorchJob {name!r}: HTTP {status} {reason}: {message}"
+        super().__init__(text + (f"\n{hint}" if hint else ""))
+
+
+def _with_tail(text: str, log_tail: Sequence[str]) -> str:
+    if not log_tail:
+        return text
+    return text + "\nlast output lines:\n" + "\n".join(f"  | {line}" for line in log_tail)
+
+
+class TrainingFailed(LaunchError):
+    """The training process ran and failed (either mode)."""
+
+    def __init__(self, text: str, log_tail: Sequence[str] = ()) -> None:
+        self.log_tail = list(log_tail)
+        super().__init__(_with_tail(text, self.log_tail))
+
+
+class PyTorchJobFailed(TrainingFailed):
+    """The PyTorchJob reached the ``Failed`` condition (or vanished while running).
+
+    ``reason``/``message`` come from the job's Failed condition; ``pod_problem`` describes the
+    master pod's container (e.g. ``OOMKilled, exit code 137``) when it could be read.
+    """
+
+    def __init__(self, name: str, namespace: str, reason: str, message: str,
+                 pod_problem: str = "", log_tail: Sequence[str] = (), kept: bool = False) -> None:
+        self.name, self.namespace = name, namespace
+        self.reason, self.message, self.pod_problem, self.kept = reason, message, pod_problem, kept
+        text = f"PyTorchJob {namespace}/{name} failed: {reason or 'no reason given'}"
+        if message:
+            text += f": {message}"
+        if pod_problem:
+            text += f"\nmaster pod: {pod_problem}"
+        if kept:
+            text += f"\nthe job was kept for debugging: kubectl -n {namespace} describe pytorchjob {name}"
+        super().__init__(text, log_tail)
+
+
+class LocalTrainingFailed(TrainingFailed):
+    """The local ``torchrun`` process exited with a non-zero code."""
+
+    def __init__(self, command: Sequence[str], exit_code: int, log_tail: Sequence[str] = ()) -> None:
+        self.command, self.exit_code = list(command), exit_code
+        super().__init__(f"local training exited with code {exit_code}: {' '.join(command)}",
+                         log_tail)
+
+
+class LaunchTimeout(LaunchError):
+    """The training did not finish within the time limit; it was stopped."""
+
+    def __init__(self, text: str, log_tail: Sequence[str] = ()) -> None:
+        self.log_tail = list(log_tail)
+        super().__init__(_with_tail(text, self.log_tail))
