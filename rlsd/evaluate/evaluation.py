@@ -3,6 +3,17 @@
 Sampling reuses the rollout stage (:func:`rlsd.rollout.generate_rollouts`) and grading the
 verify stage (:func:`rlsd.verify.verify_batch`, under its time limits), so an evaluation sees
 the policy exactly as training does.
+
+The prompts are a prepared prompt table (:func:`run_evaluation`) or benchmark presets
+(:func:`run_benchmark_evaluation`, :mod:`rlsd.evaluate.presets`). Either way the output folder
+holds (:func:`write_evaluation`):
+
+- ``results.json``: every graded sample (answer, verdict, length, benchmark/subject labels);
+- ``items.json``: one record per item (prompt) with its samples' verdicts and pass@k;
+- ``metrics.json``: the pooled metrics (flat name -> number; with several benchmarks also
+  ``<benchmark>/<metric>`` and ``macro/<metric>``);
+- ``breakdown.json``: metrics per benchmark, per subject and per difficulty;
+- ``report.md`` (for KFP's Markdown viewer) and ``report.html`` (self-contained, with plots).
 """
 
 from __future__ import annotations
@@ -16,8 +27,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from rlsd.evaluate.breakdown import breakdown, item_results, per_benchmark_metrics
 from rlsd.evaluate.config import EvalConfig
 from rlsd.evaluate.metrics import majority_answer, mean_at_n, pass_at_k
+from rlsd.evaluate.presets import benchmark_meta
 from rlsd.verify import VerifyConfig, VerifyItem, verify_batch
 from rlsd.verify.extract import extract_answer
 from rlsd.verify.registry import get_verifier, resolve_ref
@@ -35,7 +48,8 @@ def score_samples(
     prompt_rows: Mapping[str, Mapping[str, Any]],
     verify_config: VerifyConfig | None = None,
 ) -> list[dict[str, Any]]:
-    """One result per sampled response: the graded outcome and the extracted answer."""
+    """One result per sampled response: the graded outcome, the extracted answer, and the
+    prompt's benchmark / subject / difficulty (from its ``meta``) for the breakdowns."""
     verify_config = verify_config or VerifyConfig()
     rows = rollouts.to_pylist()
     items = [VerifyItem(r["response_text"], str(prompt_rows[r["prompt_id"]]["answer"]),
@@ -45,6 +59,8 @@ def score_samples(
     out = []
     for r, item, g in zip(rows, items, graded, strict=True):
         verifier = item.verifier or verify_config.default_verifier
+        prompt = prompt_rows[r["prompt_id"]]
+        meta = benchmark_meta(prompt.get("meta"))
         out.append({
             "prompt_id": r["prompt_id"],
             "sample_index": r["sample_index"],
@@ -56,6 +72,10 @@ def score_samples(
             "response_text": r["response_text"],
             "response_length": r["response_length"],
             "truncated": r["finish_reason"] == "length",
+            # Labels for the breakdowns: presets put them in meta; other sets by source.
+            "benchmark": meta.get("benchmark") or prompt.get("source"),
+            "subject": meta.get("subject"),
+            "difficulty": meta.get("difficulty"),
         })
     return out
 
@@ -92,15 +112,67 @@ def aggregate(samples: Sequence[Mapping[str, Any]], k_values: Sequence[int]) -> 
 def write_report(path: Path, policy_ref: str, metrics: Mapping[str, float],
                  samples: Sequence[Mapping[str, Any]], shown: int = 5) -> None:
     """A short Markdown report: the metrics table and a few graded responses."""
-    lines = [f"# Evaluation of `{policy_ref}`", "", "| metric | value |", "| --- | --- |"]
-    lines += [f"| {k} | {v:.4f} |" for k, v in metrics.items()]
-    lines += ["", "## Sample responses", ""]
-    for s in list(samples)[:shown]:
-        verdict = "correct" if s["correct"] >= 1.0 else "wrong"
-        text = s["response_text"].replace("\n", " ")[:400]
-        lines += [f"- **{s['prompt_id']}** ({verdict}; gold `{s['gold']}`, "
-                  f"answer `{s['answer']}`): {text}"]
-    path.write_text("\n".join(lines) + "\n")
+    from rlsd.evaluate.report import render_eval_markdown
+
+    path.write_text(render_eval_markdown(f"Evaluation of `{policy_ref}`", metrics, None, samples,
+                                         shown=shown, embed_images=False))
+
+
+def _prompt_text(row: Mapping[str, Any]) -> str:
+    if row.get("prompt"):
+        return str(row["prompt"])
+    users = [m["content"] for m in row.get("messages") or [] if m.get("role") == "user"]
+    return users[-1] if users else ""
+
+
+def write_evaluation(output_dir: str | Path, title: str, samples: Sequence[Mapping[str, Any]],
+                     k_values: Sequence[int], extra: Mapping[str, float] | None = None,
+                     prompt_rows: Sequence[Mapping[str, Any]] | None = None) -> dict[str, float]:
+    """Aggregate ``samples`` and write the evaluation folder (see the module docstring).
+
+    Returns the flat metrics written to ``metrics.json`` (``extra`` values, e.g. seconds, added).
+    """
+    from rlsd.evaluate.report import write_eval_reports
+
+    metrics = aggregate(samples, k_values)
+    parts = breakdown(samples, k_values, aggregate)
+    metrics.update(per_benchmark_metrics(parts["benchmarks"]))
+    metrics.update(extra or {})
+    prompts = {r["id"]: _prompt_text(r) for r in prompt_rows} if prompt_rows else None
+    items = item_results(samples, k_values, prompts)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(list(samples), indent=1))
+    (out / "items.json").write_text(json.dumps(items, indent=1))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "breakdown.json").write_text(json.dumps(parts, indent=1))
+    write_eval_reports(out, title, metrics, parts, samples)
+    return metrics
+
+
+def evaluate_rows(
+    policy_ref: str,
+    rows: Sequence[Mapping[str, Any]],
+    output_dir: str,
+    config: EvalConfig,
+    verify_config: VerifyConfig | None = None,
+    title: str | None = None,
+) -> dict[str, float]:
+    """Sample ``config.samples_per_prompt`` responses for every prompt row, grade them, and
+    write the evaluation folder; returns the flat metrics."""
+    from rlsd.models import load_policy, resolve_model
+    from rlsd.rollout import RolloutConfig, generate_rollouts
+
+    config.validate()
+    model, processor = load_policy(resolve_model(policy_ref))
+    started = time.perf_counter()
+    rollouts = generate_rollouts(model, processor, rows, RolloutConfig(
+        samples_per_prompt=config.samples_per_prompt, temperature=config.temperature,
+        top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=config.seed,
+        batch_size=config.batch_size))
+    samples = score_samples(rollouts, {r["id"]: r for r in rows}, verify_config)
+    return write_evaluation(output_dir, title or f"Evaluation of `{policy_ref}`", samples,
+                            config.k_values, {"seconds": time.perf_counter() - started}, rows)
 
 
 def run_evaluation(
@@ -110,27 +182,49 @@ def run_evaluation(
     config: EvalConfig,
     verify_config: VerifyConfig | None = None,
 ) -> dict[str, float]:
-    """Sample, grade and aggregate; write results.json, metrics.json and report.md."""
-    from rlsd.models import load_policy, resolve_model
-    from rlsd.rollout import RolloutConfig, generate_rollouts
+    """Sample, grade and aggregate a prompt table; write the evaluation folder."""
     from rlsd.rollout.run import read_prompt_rows
 
     config.validate()
     rows = read_prompt_rows(prompts_uri)
     if config.max_prompts is not None:
         rows = rows[: config.max_prompts]
-    model, processor = load_policy(resolve_model(policy_ref))
-    started = time.perf_counter()
-    rollouts = generate_rollouts(model, processor, rows, RolloutConfig(
-        samples_per_prompt=config.samples_per_prompt, temperature=config.temperature,
-        top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=config.seed,
-        batch_size=config.batch_size))
-    samples = score_samples(rollouts, {r["id"]: r for r in rows}, verify_config)
-    metrics = aggregate(samples, config.k_values)
-    metrics["seconds"] = time.perf_counter() - started
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(samples, indent=1))
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    write_report(out / "report.md", policy_ref, metrics, samples)
-    return metrics
+    return evaluate_rows(policy_ref, rows, output_dir, config, verify_config)
+
+
+def benchmark_rows(benchmarks: Sequence[str], sources: Mapping[str, str] | None = None,
+                   max_items: int | None = None) -> list[dict[str, Any]]:
+    """The prompt rows of several benchmark presets, one after another (ids are
+    ``<benchmark>/...``, so they never collide). ``sources`` maps a benchmark name to its
+    parquet export / ``hf:`` location; the others load from the hub."""
+    from rlsd.evaluate.presets import BenchmarkError, get_benchmark, load_benchmark
+    from rlsd.rollout.selection import check_prompt_rows
+
+    presets = [get_benchmark(b) for b in benchmarks]  # every name checked before any load
+    by_name = {get_benchmark(k).name: v for k, v in (sources or {}).items()}
+    unused = sorted(set(by_name) - {p.name for p in presets})
+    if unused:
+        raise BenchmarkError(f"benchmark source(s) given for {unused}, which are not evaluated "
+                         f"(benchmarks: {[p.name for p in presets]})")
+    rows: list[dict[str, Any]] = []
+    for preset in presets:
+        rows += load_benchmark(preset.name, by_name.get(preset.name), max_items).to_pylist()
+    check_prompt_rows(rows, "benchmarks " + ",".join(p.name for p in presets))
+    return rows
+
+
+def run_benchmark_evaluation(
+    policy_ref: str,
+    benchmarks: Sequence[str],
+    output_dir: str,
+    config: EvalConfig,
+    sources: Mapping[str, str] | None = None,
+    verify_config: VerifyConfig | None = None,
+) -> dict[str, float]:
+    """Evaluate on benchmark presets (``config.max_prompts``: the first N items of EACH
+    benchmark); write the evaluation folder with per-benchmark and per-subject breakdowns."""
+    config.validate()
+    rows = benchmark_rows(benchmarks, sources, config.max_prompts)
+    names = ", ".join(benchmarks)
+    return evaluate_rows(policy_ref, rows, output_dir, config, verify_config,
+                         title=f"Evaluation of `{policy_ref}` on {names}")
