@@ -9,6 +9,9 @@ STAMP := $(VENV)/.rlsd-installed
 export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
 export RLSD_CACHE ?= $(CURDIR)/.cache/rlsd
 export HF_HUB_DISABLE_TELEMETRY := 1
+# Spinning OpenMP waits thrash when several processes share the cores (torchrun workers,
+# grading workers, pytest): generation was measured 20x slower on a busy 2-core machine.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install test demo lint clean images image-component image-trainer images-push
 
