@@ -78,6 +78,9 @@ def save_round_checkpoint(
         else None
     if rank == 0:
         module = engine.module
+        # Training turned the KV cache off; the saved model is for generation, so turn it on.
+        if getattr(module.config, "use_cache", None) is False:
+            module.config.use_cache = True
         if state_dict is None:
             state_dict = {k: v.detach().to("cpu") for k, v in module.state_dict().items()}
         module.save_pretrained(str(staging), state_dict=state_dict, safe_serialization=True)

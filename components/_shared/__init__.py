@@ -1,0 +1,7 @@
+"""Helpers the component bodies import at run time (installed with the package).
+
+- :mod:`components._shared.image`: the component base image and how a body becomes a component;
+- :mod:`components._shared.model_pointer`: the small JSON a KFP ``Model`` artifact holds
+  instead of the checkpoint (design.md, "Layout");
+- :mod:`components._shared.round_prompts`: which prompts a round samples.
+"""

@@ -1,0 +1,37 @@
+"""Which prompts round ``r`` samples: a fresh window of the train table per round.
+
+The paper draws a new prompt batch every step. Rounds are unrolled at compile time (design.md,
+"Rounds"), so round ``r`` takes ``per_round`` consecutive rows starting at ``r * per_round``,
+wrapping around the table's end (the next epoch). ``rlsd.rollout.RolloutConfig.max_prompts``
+alone would give every round the same first rows. The rollout's shards then split this window
+(shard ``k`` of ``n`` takes its positions ``k, k + n, ...``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from rlsd.storage import read_table, write_table
+
+
+def round_positions(num_rows: int, round_index: int, per_round: int) -> list[int]:
+    """Row positions of round ``round_index``; ``per_round <= 0`` or ``>= num_rows``: all rows.
+
+    >>> round_positions(5, 1, 2), round_positions(5, 2, 2), round_positions(5, 0, 9)
+    ([2, 3], [4, 0], [0, 1, 2, 3, 4])
+    """
+    if num_rows < 0 or round_index < 0:
+        raise ValueError(f"num_rows ({num_rows}) and round_index ({round_index}) must be >= 0")
+    if per_round <= 0 or per_round >= num_rows:
+        return list(range(num_rows))
+    start = (round_index * per_round) % num_rows
+    return [(start + i) % num_rows for i in range(per_round)]
+
+
+def write_round_prompts(prompts_uri: str | os.PathLike[str], round_index: int, per_round: int,
+                        output: str | os.PathLike[str]) -> int:
+    """Write round ``round_index``'s rows of the prompts table to ``output``; returns how many."""
+    table = read_table(prompts_uri)
+    positions = round_positions(table.num_rows, round_index, per_round)
+    write_table(table.take(positions), output)
+    return len(positions)

@@ -1,0 +1,1 @@
+"""The base model component: see README.md and component.py."""

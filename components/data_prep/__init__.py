@@ -1,0 +1,1 @@
+"""The data prep component: see README.md and component.py."""

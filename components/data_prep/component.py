@@ -1,0 +1,67 @@
+"""Data prep (design.md stage 1) as a component: :func:`rlsd.data.prepare` + write the splits.
+
+The body loads the settings, calls the library and copies its files to the artifacts; all
+logic (sources, validation, split) is in :mod:`rlsd.data`.
+"""
+
+from kfp.dsl import Dataset, Metrics, Output
+
+from components._shared.image import build_component
+
+
+def data_prep(
+    train: Output[Dataset],
+    eval_prompts: Output[Dataset],
+    rejects: Output[Dataset],
+    summary: Output[Metrics],
+    source: str = "synthetic",
+    synthetic_difficulty: int = 1,
+    synthetic_n: int = 100,
+    seed: int = 0,
+    settings: dict = None,
+):
+    """Data prep: load a task data set (the built-in synthetic task, a preset such as gsm8k,
+    a Hugging Face id, or parquet/jsonl on disk or S3), normalise it to the prompt schema,
+    validate and split. Outputs train and eval prompt tables (parquet), the rejected rows
+    (jsonl, each with a reason) and counts. `settings`: any other rlsd.data.DataConfig field
+    (e.g. {"hf_config": "main", "n_eval": 50})."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from rlsd.config import from_dict
+    from rlsd.data import (
+        EVAL_FILE,
+        REJECTS_FILE,
+        TRAIN_FILE,
+        DataConfig,
+        one_line_summary,
+        prepare,
+        write_outputs,
+    )
+
+    config = from_dict(DataConfig, {**(settings or {}), "source": source,
+                                    "synthetic_difficulty": synthetic_difficulty,
+                                    "synthetic_n": synthetic_n, "seed": seed})
+    result = prepare(config)
+    for key in ("rows_read", "rows_valid", "rows_rejected", "train_rows", "eval_rows",
+                "reject_fraction"):
+        summary.log_metric(key, float(result.summary[key]))
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            write_outputs(result, tmp)  # raises after writing rejects when too many
+        finally:
+            if Path(tmp, REJECTS_FILE).exists():
+                shutil.copyfile(Path(tmp, REJECTS_FILE), rejects.path)
+        shutil.copyfile(Path(tmp, TRAIN_FILE), train.path)
+        shutil.copyfile(Path(tmp, EVAL_FILE), eval_prompts.path)
+    rejects.metadata["format"] = "jsonl"
+    rejects.metadata["by_reason"] = json.dumps(result.summary["rejects_by_reason"])
+    for artifact, rows in ((train, "train_rows"), (eval_prompts, "eval_rows")):
+        artifact.metadata["rows"] = result.summary[rows]
+        artifact.metadata["source"] = result.summary["source"]
+    print(one_line_summary(result))
+
+
+component = build_component(data_prep)

@@ -1,0 +1,1 @@
+"""The evaluate component: see README.md and component.py."""

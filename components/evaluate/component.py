@@ -1,0 +1,63 @@
+"""Benchmark evaluation (design.md stage 6) as a component: :func:`rlsd.evaluate.run_evaluation`.
+
+The pipeline runs it twice on the same eval prompts and settings: on the base policy and on
+the final policy.
+"""
+
+from kfp.dsl import Dataset, Input, Markdown, Metrics, Model, Output
+
+from components._shared.image import build_component
+
+
+def evaluate(
+    policy: Input[Model],
+    prompts: Input[Dataset],
+    metrics: Output[Metrics],
+    report: Output[Markdown],
+    results: Output[Dataset],
+    label: str = "",
+    samples_per_prompt: int = 1,
+    max_new_tokens: int = 1024,
+    temperature: float = 0.0,
+    max_prompts: int = 0,
+    seed: int = 0,
+    k_values: list = None,
+    settings: dict = None,
+):
+    """Evaluate: sample `samples_per_prompt` responses per eval prompt (the first
+    `max_prompts`, 0: all) and grade them with the training verifiers. Metrics: pass@k
+    (unbiased estimator) for each k in `k_values` (default 1 and samples_per_prompt), mean@n,
+    maj@n, format, response length, truncation rate. Also a Markdown report and the graded
+    responses (JSON). `label` names the policy in the report (e.g. "base", "final");
+    `settings`: any other rlsd.evaluate.EvalConfig field."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from components._shared.model_pointer import read_pointer
+    from rlsd.config import from_dict
+    from rlsd.evaluate import EvalConfig, run_evaluation
+
+    n = samples_per_prompt
+    config = from_dict(EvalConfig, {
+        **(settings or {}), "samples_per_prompt": n, "max_new_tokens": max_new_tokens,
+        "temperature": temperature, "max_prompts": max_prompts or None, "seed": seed,
+        "k_values": list(k_values) if k_values else sorted({1, n})})
+    pointer = read_pointer(policy.path)
+    with tempfile.TemporaryDirectory() as tmp:
+        values = run_evaluation(pointer.uri, prompts.path, tmp, config)
+        shutil.copyfile(Path(tmp) / "results.json", results.path)
+        text = Path(tmp, "report.md").read_text()
+    title = f"**{label}** policy" if label else "Policy"
+    Path(report.path).write_text(f"{title} `{pointer.uri}` (trainer round {pointer.round}, "
+                                 f"step {pointer.step})\n\n{text}")
+    for key, value in values.items():
+        metrics.log_metric(key, float(value))
+    for artifact in (report, results):  # Metrics keep only metrics: the UI tabulates them
+        artifact.metadata.update({"label": label, "policy": pointer.uri,
+                                  "policy_round": pointer.round, "policy_step": pointer.step})
+    print(f"evaluate {label or pointer.uri}: " +
+          ", ".join(f"{k} {v:.4f}" for k, v in values.items()))
+
+
+component = build_component(evaluate)

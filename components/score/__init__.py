@@ -1,0 +1,1 @@
+"""The score component: see README.md and component.py."""

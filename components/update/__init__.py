@@ -1,0 +1,1 @@
+"""The update component: see README.md and component.py."""

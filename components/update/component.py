@@ -1,0 +1,114 @@
+"""RLSD update (design.md stage 5) as a component: a light driver around
+:func:`rlsd.launch.launch_training`.
+
+The training itself (``python -m rlsd.train``) runs as a Kubeflow PyTorchJob over
+``nodes`` x ``gpus_per_node`` (``launcher="pytorchjob"``), or under ``torchrun`` inside this
+task (``launcher="local"``: kfp.local, laptops). Either way the trainer writes the checkpoint
+straight to ``<updated_policy.uri>-checkpoint`` and this task writes only the pointer to it
+(:mod:`components._shared.model_pointer`): the weights never pass through the KFP launcher.
+"""
+
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from components._shared.image import build_component
+
+
+def update(
+    policy: Input[Model],
+    rollouts: Input[Dataset],
+    rewards: Input[Dataset],
+    prompts: Input[Dataset],
+    updated_policy: Output[Model],
+    train_metrics: Output[Metrics],
+    scores: Input[Dataset] = None,
+    algorithm: str = "rlsd",
+    round_index: int = 0,
+    launcher: str = "pytorchjob",
+    learning_rate: float = 1e-6,
+    lam0: float = 0.5,
+    lam_decay_steps: int = 60,
+    eps_w: float = 0.2,
+    steps_per_round: int = 1,
+    micro_batch_tokens: int = 8192,
+    seed: int = 0,
+    nodes: int = 1,
+    gpus_per_node: int = 1,
+    nproc_per_node: int = 0,
+    trainer_image: str = "",
+    s3_secret: str = "",
+    run_id: str = "",
+    job_settings: dict = None,
+    train_settings: dict = None,
+    timeout_s: int = 0,
+):
+    """Update: RLSD (or a baseline) optimizer step(s) on the round's scored rollouts with
+    DeepSpeed, as a PyTorchJob over `nodes` x `gpus_per_node` GPUs running `trainer_image`
+    (launcher "pytorchjob"; needs an s3:// pipeline root) or under torchrun in this task
+    (launcher "local", `nproc_per_node` processes). Outputs a Model artifact holding a pointer
+    to the checkpoint (written to <updated_policy>-checkpoint: URI, files, sizes, sha256,
+    round, step) and the last step's training metrics. `scores` is omitted for GRPO.
+    `job_settings`: rlsd.launch.PyTorchJobSpec fields (node_selector, tolerations, cpu,
+    memory, shm_size, namespace...); `train_settings`: other rlsd.train.TrainConfig /
+    AlgorithmConfig fields (e.g. {"zero_stage": 3})."""
+    import argparse
+    import json
+    import math
+
+    from components._shared.model_pointer import (
+        KIND_CHECKPOINT,
+        checkpoint_pointer,
+        checkpoint_uri,
+        read_pointer,
+        remote_uri,
+        write_pointer,
+    )
+    from components._shared.overrides import override_args
+    from rlsd.algorithms import AlgorithmConfig
+    from rlsd.config import configs_from_args, from_dict
+    from rlsd.launch import PyTorchJobSpec, launch_training
+    from rlsd.storage import join, read_bytes, read_manifest
+    from rlsd.train import TrainConfig
+
+    remote = launcher == "pytorchjob"
+
+    def where(artifact):  # trainer pods read the tables from S3, a local torchrun from disk
+        return remote_uri(artifact.uri) if remote else artifact.path
+
+    settings = {**(train_settings or {}), "algorithm": algorithm,
+                "learning_rate": learning_rate, "lam0": lam0,
+                "lam_decay_steps": lam_decay_steps, "eps_w": eps_w,
+                "steps_per_round": steps_per_round, "micro_batch_tokens": micro_batch_tokens,
+                "seed": seed}
+    overrides = override_args(settings)
+    # Check every setting here, before a job is scheduled, the way the trainer will read them.
+    configs_from_args(argparse.Namespace(set=overrides), TrainConfig, AlgorithmConfig)
+    spec = from_dict(PyTorchJobSpec, {
+        **(job_settings or {}), "image": trainer_image, "nodes": nodes,
+        "gpus_per_node": gpus_per_node, "nproc_per_node": nproc_per_node,
+        "s3_secret": s3_secret, "kfp_run_id": run_id, "round_index": round_index})
+
+    start = read_pointer(policy.path)
+    policy_ref = remote_uri(start.uri) if remote and start.kind == KIND_CHECKPOINT else start.uri
+    output = checkpoint_uri(updated_policy.uri, updated_policy.path)
+    args = ["--policy", policy_ref, "--rollouts", where(rollouts), "--rewards", where(rewards),
+            "--prompts", where(prompts), "--output", output]
+    if scores is not None:
+        args += ["--scores", where(scores)]
+    for item in overrides:
+        args += ["--set", item]
+    result = launch_training(launcher, args, spec, timeout_s=timeout_s or None)
+    print(f"update: {result.mode} {result.target} finished in {result.duration_s:.0f} s")
+
+    pointer = checkpoint_pointer(output, read_manifest(output))
+    write_pointer(pointer, updated_policy.path)
+    updated_policy.metadata.update(pointer.artifact_metadata())
+    lines = read_bytes(join(output, "metrics.jsonl")).decode().splitlines()
+    last = json.loads(lines[-1]) if lines else {}
+    for key, value in last.items():
+        # Metrics hold finite numbers only (a NaN grad norm would break the run's JSON).
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and math.isfinite(value):
+            train_metrics.log_metric(key, float(value))
+
+
+component = build_component(update)

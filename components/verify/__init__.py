@@ -1,0 +1,1 @@
+"""The verify component: see README.md and component.py."""

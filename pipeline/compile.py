@@ -1,0 +1,87 @@
+"""``python -m pipeline.compile``: write the pipeline YAML, or every ``component.yaml``.
+
+    python -m pipeline.compile --rounds 3 --rollout-shards 4 --output rlsd.yaml
+    python -m pipeline.compile --algorithm grpo --teacher-refresh-rounds 0 \\
+        --pipeline-root s3://my-bucket/kfp --s3-secret my-s3 --gpu-type NVIDIA-H100-80GB-HBM3
+    python -m pipeline.compile --components        # (re)write components/*/component.yaml
+
+Compile-time settings are the fields of :class:`pipeline.options.CompileOptions` (``--help``
+lists them; ``--config file.yaml`` and ``--set name=value`` work as for every rlsd stage).
+The component image is ``--component-image``, else ``$RLSD_COMPONENT_IMAGE``, else the
+default. Bad settings: one line on stderr and exit status 2, nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kfp import compiler
+
+from components import COMPONENT_NAMES
+from components._shared.image import build_component, component_image
+from pipeline.options import CompileOptions
+from pipeline.pipeline import build_pipeline, component_body
+from rlsd.config import ConfigError, add_config_args, config_from_args
+
+DEFAULT_OUTPUT = "rlsd_pipeline.yaml"
+COMPONENTS_DIR = Path(__file__).resolve().parent.parent / "components"
+
+
+def compile_pipeline(options: CompileOptions, output: str | Path) -> Path:
+    """Compile the pipeline for ``options`` to ``output``; returns the path."""
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(build_pipeline(options), str(target))
+    return target
+
+
+def compile_components(directory: str | Path = COMPONENTS_DIR,
+                       image: str | None = None) -> list[Path]:
+    """Write ``<directory>/<name>/component.yaml`` for every component; returns the paths."""
+    chosen = component_image(image)
+    written = []
+    for name in COMPONENT_NAMES:
+        target = Path(directory) / name / "component.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        compiler.Compiler().compile(build_component(component_body(name), chosen), str(target))
+        written.append(target)
+    return written
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.compile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default=DEFAULT_OUTPUT,
+                        help=f"pipeline YAML to write (default: {DEFAULT_OUTPUT})")
+    parser.add_argument("--components", action="store_true",
+                        help="write every components/<name>/component.yaml instead")
+    parser.add_argument("--components-dir", default=str(COMPONENTS_DIR),
+                        help="where --components writes (default: this checkout's components/)")
+    add_config_args(parser, CompileOptions)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        options = config_from_args(CompileOptions, args)
+        if args.components:
+            paths = compile_components(args.components_dir, options.component_image or None)
+            for path in paths:
+                print(f"wrote {path}")
+            return 0
+        path = compile_pipeline(options, args.output)
+    except (ConfigError, ValueError) as exc:
+        print(f"pipeline.compile: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}: {options.algorithm}, {options.rounds} round(s), "
+          f"{options.rollout_shards} rollout shard(s), teacher refresh K="
+          f"{options.teacher_refresh_rounds}, pipeline root {options.pipeline_root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Compile-time settings of the pipeline: what changes the graph or the pod specs.
+
+Runtime settings (model, data, sampling, optimisation, cluster size, launcher) are pipeline
+parameters (:mod:`pipeline.pipeline`) and can change per run. These cannot:
+
+* ``rounds``, ``rollout_shards``: rounds are unrolled and shards fanned out at compile time
+  (KFP v2 has no loop that carries outputs between iterations; design.md, "Rounds");
+* ``algorithm``: GRPO has no scoring step, so the algorithm shapes the graph; it is written into
+  the pipeline's name and description;
+* ``teacher_refresh_rounds`` (K): which round's policy each score task reads as its teacher
+  (round ``r`` uses the policy of round ``floor(r / K) * K``; ``K = 0``: the live policy);
+* Kubernetes settings of the tasks (kfp-kubernetes writes them into the platform spec):
+  the S3 credentials Secret (by name only), node selectors, tolerations, ``/dev/shm``,
+  resources, and the trainer's node selector / tolerations / GPU type for the PyTorchJob.
+
+Loaded with :mod:`rlsd.config` (flags, ``--config file.yaml``, ``--set name=value``); dict and
+list values are YAML, e.g. ``--task-node-selector '{pool: cpu}'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlsd.algorithms import AlgorithmConfig
+from rlsd.algorithms.token_credit import TOKEN_ADVANTAGES
+from rlsd.config import ConfigError, from_dict
+from rlsd.launch import PyTorchJobSpec, PyTorchJobSpecError
+from rlsd.launch.naming import is_label_key, is_label_value
+from rlsd.launch.quantity import is_quantity
+
+#: ``manifests/kfp-launcher.yaml``'s defaultPipelineRoot and credentials Secret.
+DEFAULT_PIPELINE_ROOT = "s3://rlsd-pipelines/v2/artifacts"
+DEFAULT_S3_SECRET = "rlsd-s3-credentials"
+DEFAULT_TRAINER_IMAGE = "ghcr.io/rlsd-kubeflow/rlsd-trainer:0.1.0"
+#: NVIDIA GPU feature discovery's label of the GPU model on each node.
+DEFAULT_GPU_TYPE_LABEL = "nvidia.com/gpu.product"
+#: Toleration keys as kfp.kubernetes.add_toleration takes them (tasks) and as Kubernetes
+#: spells them (the PyTorchJob's pods).
+TASK_TOLERATION_KEYS = frozenset({"key", "operator", "value", "effect", "toleration_seconds"})
+POD_TOLERATION_KEYS = frozenset({"key", "operator", "value", "effect", "tolerationSeconds"})
+_SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+#: What the PyTorchJob spec gets from pipeline parameters or other options, not from
+#: ``trainer_settings``.
+_TRAINER_SET_ELSEWHERE = ("image", "nodes", "gpus_per_node", "nproc_per_node", "s3_secret",
+                          "kfp_run_id", "round_index", "node_selector", "tolerations", "args",
+                          "module", "command")
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass
+class CompileOptions:
+    """Everything ``python -m pipeline.compile`` fixes in the YAML."""
+
+    rounds: int = field(default=2, metadata=_help(
+        "RLSD rounds (rollout -> verify -> score -> update), unrolled"))
+    rollout_shards: int = field(default=1, metadata=_help(
+        "parallel rollout/verify/score branches per round (ParallelFor)"))
+    algorithm: str = field(default="rlsd", metadata=_help(
+        "rlsd, grpo (no scoring step), opsd or grpo+opsd"))
+    teacher_refresh_rounds: int = field(
+        default=AlgorithmConfig().teacher_refresh_rounds, metadata=_help(
+            "K: the self-teacher of round r is the policy of round floor(r/K)*K; "
+            "0: the live policy"))
+    pipeline_root: str = field(default=DEFAULT_PIPELINE_ROOT, metadata=_help(
+        "where KFP keeps artifacts; s3:// (or minio://): checkpoints are written next to "
+        "their Model artifacts"))
+    component_image: str = field(default="", metadata=_help(
+        "image of every component (empty: $RLSD_COMPONENT_IMAGE, else the default)"))
+    s3_secret: str = field(default=DEFAULT_S3_SECRET, metadata=_help(
+        "Kubernetes Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, attached to every "
+        "task and the PyTorchJob by name (empty: none)"))
+    s3_endpoint: str = field(default="", metadata=_help(
+        "AWS_ENDPOINT_URL of every task (e.g. http://minio-service.kubeflow:9000); "
+        "empty: AWS's default"))
+    task_node_selector: dict[str, str] = field(default_factory=dict, metadata=_help(
+        "nodeSelector of every KFP task pod"))
+    task_tolerations: list[dict] = field(default_factory=list, metadata=_help(
+        "tolerations of every KFP task pod ({key, operator, value, effect})"))
+    model_task_cpu: str = field(default="4", metadata=_help(
+        "CPU request of the tasks that load a model (rollout, score, evaluate)"))
+    model_task_memory: str = field(default="16Gi", metadata=_help(
+        "memory request of the tasks that load a model"))
+    model_task_gpus: int = field(default=0, metadata=_help(
+        "GPUs of each rollout, score and evaluate task (vLLM needs one); 0: CPU"))
+    accelerator_type: str = field(default="nvidia.com/gpu", metadata=_help(
+        "resource name of model_task_gpus"))
+    shm_size: str = field(default="2Gi", metadata=_help(
+        "memory-backed /dev/shm of the model tasks (empty: none)"))
+    update_cpu: str = field(default="1", metadata=_help(
+        "CPU request of the update task: a light driver when the PyTorchJob trains; raise "
+        "it if you run launcher=local on a cluster"))
+    update_memory: str = field(default="2Gi", metadata=_help(
+        "memory request of the update task"))
+    gpu_type: str = field(default="", metadata=_help(
+        "GPU model the trainer pods (and GPU model tasks) must run on, e.g. "
+        "NVIDIA-H100-80GB-HBM3 (a nodeSelector on gpu_type_label); empty: any"))
+    gpu_type_label: str = field(default=DEFAULT_GPU_TYPE_LABEL, metadata=_help(
+        "node label that holds the GPU model"))
+    trainer_node_selector: dict[str, str] = field(default_factory=dict, metadata=_help(
+        "nodeSelector of the PyTorchJob pods"))
+    trainer_tolerations: list[dict] = field(default_factory=list, metadata=_help(
+        "tolerations of the PyTorchJob pods (Kubernetes form: key, operator, value, effect)"))
+    trainer_settings: dict[str, Any] = field(default_factory=dict, metadata=_help(
+        "other rlsd.launch.PyTorchJobSpec fields of the trainer: cpu, memory, shm_size, "
+        "namespace, service_account, secret_env..."))
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid option."""
+        if self.rounds < 1:
+            raise ConfigError(f"rounds must be >= 1, got {self.rounds}")
+        if self.rollout_shards < 1:
+            raise ConfigError(f"rollout_shards must be >= 1, got {self.rollout_shards}")
+        if self.algorithm == "opd":
+            raise ConfigError("algorithm 'opd' needs a separate teacher model, which this "
+                              "pipeline does not take; use rlsd, grpo, opsd or grpo+opsd")
+        if self.algorithm not in TOKEN_ADVANTAGES:
+            raise ConfigError(f"algorithm must be one of {sorted(TOKEN_ADVANTAGES)}, "
+                              f"got {self.algorithm!r}")
+        if self.teacher_refresh_rounds < 0:
+            raise ConfigError(f"teacher_refresh_rounds must be >= 0 (0: live policy), "
+                              f"got {self.teacher_refresh_rounds}")
+        if not self.pipeline_root.startswith(("s3://", "minio://")):
+            raise ConfigError(f"pipeline_root must be an s3:// (or minio://) URI: checkpoints "
+                              f"are written next to their Model artifacts through the S3 API, "
+                              f"got {self.pipeline_root!r}")
+        if self.s3_secret and not _SECRET_NAME.match(self.s3_secret):
+            raise ConfigError(f"s3_secret {self.s3_secret!r} is not a Kubernetes Secret name")
+        if self.s3_endpoint and "://" not in self.s3_endpoint:
+            raise ConfigError(f"s3_endpoint must be a URL like http://host:9000, "
+                              f"got {self.s3_endpoint!r}")
+        for name in ("model_task_cpu", "model_task_memory", "update_cpu", "update_memory",
+                     "shm_size"):
+            value = getattr(self, name)
+            if (value or name != "shm_size") and not is_quantity(value):
+                raise ConfigError(f"{name} {value!r} is not a Kubernetes quantity "
+                                  "(e.g. 500m, 4, 16Gi)")
+        if self.model_task_gpus < 0:
+            raise ConfigError(f"model_task_gpus must be >= 0, got {self.model_task_gpus}")
+        check_node_selector(self.task_node_selector, "task_node_selector")
+        for i, tol in enumerate(self.task_tolerations):
+            check_toleration(tol, f"task_tolerations[{i}]", TASK_TOLERATION_KEYS)
+        for i, tol in enumerate(self.trainer_tolerations):
+            check_toleration(tol, f"trainer_tolerations[{i}]", POD_TOLERATION_KEYS)
+        if self.gpu_type and not (is_label_key(self.gpu_type_label)
+                                  and is_label_value(self.gpu_type)):
+            raise ConfigError(f"gpu_type {self.gpu_type_label}={self.gpu_type!r} is not a "
+                              "valid node label")
+        clash = sorted(set(self.trainer_settings) & set(_TRAINER_SET_ELSEWHERE))
+        if clash:
+            raise ConfigError(f"trainer_settings {clash} are set by pipeline parameters or "
+                              "other options (trainer_node_selector, trainer_tolerations, "
+                              "gpu_type, s3_secret)")
+        fields = {f.name for f in dataclasses.fields(PyTorchJobSpec)}
+        unknown = sorted(set(self.trainer_settings) - fields)
+        if unknown:
+            raise ConfigError(f"trainer_settings: unknown PyTorchJobSpec field(s) {unknown}; "
+                              f"valid: {sorted(fields - set(_TRAINER_SET_ELSEWHERE))}")
+        try:
+            from_dict(PyTorchJobSpec, self.job_settings())
+        except PyTorchJobSpecError as exc:
+            raise ConfigError(f"trainer settings: {exc}") from None
+
+    def gpu_node_selector(self) -> dict[str, str]:
+        return {self.gpu_type_label: self.gpu_type} if self.gpu_type else {}
+
+    def job_settings(self) -> dict[str, Any]:
+        """The PyTorchJobSpec fields fixed at compile time (the update's ``job_settings``)."""
+        return {**self.trainer_settings,
+                "node_selector": {**self.trainer_node_selector, **self.gpu_node_selector()},
+                "tolerations": [dict(t) for t in self.trainer_tolerations]}
+
+    def teacher_round(self, round_index: int) -> int:
+        """Whose policy round ``round_index`` scores with: ``floor(r / K) * K``, or ``r``
+        (the live policy) when K = 0. Policy ``j`` is what round ``j`` samples from (0: base)."""
+        k = self.teacher_refresh_rounds
+        return round_index if k == 0 else (round_index // k) * k
+
+    @property
+    def needs_scores(self) -> bool:
+        """GRPO alone trains without the self-teacher's log-probs: no score tasks."""
+        return self.algorithm != "grpo"
+
+
+def check_node_selector(selector: dict[str, str], name: str) -> None:
+    for key, value in selector.items():
+        if not is_label_key(str(key)) or not isinstance(value, str) or not is_label_value(value):
+            raise ConfigError(f"{name}: {key}={value!r} is not a valid node label")
+
+
+def check_toleration(tol: object, name: str, keys: frozenset[str]) -> None:
+    """A toleration with keys among ``keys``, a known operator and effect."""
+    if not isinstance(tol, dict) or not tol or not set(tol) <= keys:
+        raise ConfigError(f"{name} = {tol!r} must be a mapping with keys among {sorted(keys)}")
+    if tol.get("operator", "Equal") not in ("Equal", "Exists"):
+        raise ConfigError(f"{name}: operator must be Equal or Exists, got {tol['operator']!r}")
+    if tol.get("effect") not in (None, "NoSchedule", "PreferNoSchedule", "NoExecute"):
+        raise ConfigError(f"{name}: effect must be NoSchedule, PreferNoSchedule or NoExecute, "
+                          f"got {tol['effect']!r}")

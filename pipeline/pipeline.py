@@ -1,0 +1,169 @@
+"""The RLSD DAG (design.md, "Rounds" and "Layout"), built for given compile-time options.
+
+::
+
+    base model ─┐                     data prep (train, eval prompts)
+                ▼                              │
+    round r:  ParallelFor shard k:  rollout(k) → verify(k) → score(k)   (no score for GRPO)
+                merge (dsl.Collected of the three; keys and digests checked)
+                update (PyTorchJob or torchrun) → policy of round r+1
+    evaluate(base policy), evaluate(final policy) on the same eval prompts
+
+Rounds are unrolled (KFP v2 carries no outputs between loop iterations). Every round's stages
+take ``policy: Input[Model]``: round 0 gets the base model component's pointer, round r+1
+round r's update output. The score task of round r reads the teacher from round
+``floor(r / K) * K``'s policy (``K = 0``: its own policy). Caching is off for every task
+that samples or trains (rollout, score, update, evaluate), so a re-run never silently reuses
+a stale rollout; data prep, verify and merge are deterministic in their inputs and may cache.
+"""
+
+# No `from __future__ import annotations`: KFP reads the pipeline signature's real types.
+import importlib
+import re
+from collections.abc import Callable
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Markdown, Metrics
+from kfp.dsl.python_component import PythonComponent
+
+from components import COMPONENT_NAMES
+from components._shared.image import build_component, component_image
+from pipeline import kube
+from pipeline.options import DEFAULT_TRAINER_IMAGE, CompileOptions
+
+#: Tasks whose outputs must never come from the cache.
+UNCACHED_COMPONENTS = ("rollout", "score", "update", "evaluate")
+
+
+def component_body(name: str) -> Callable:
+    """The Python function of ``components/<name>/component.py``."""
+    return getattr(importlib.import_module(f"components.{name}.component"), name)
+
+
+def stage_components(image: str | None = None) -> dict[str, PythonComponent]:
+    """Every component, built for ``image`` (default: :func:`component_image`)."""
+    chosen = component_image(image)
+    return {name: build_component(component_body(name), chosen) for name in COMPONENT_NAMES}
+
+
+def pipeline_name(options: CompileOptions) -> str:
+    """E.g. ``rlsd-rlsd-2-rounds``, ``rlsd-grpo-opsd-3-rounds``."""
+    algo = re.sub(r"[^a-z0-9]+", "-", options.algorithm.lower()).strip("-")
+    return f"rlsd-{algo}-{options.rounds}-rounds"
+
+
+def pipeline_description(options: CompileOptions) -> str:
+    k = options.teacher_refresh_rounds
+    return (f"RLSD on Kubeflow (arXiv:2604.03128). Compiled for algorithm={options.algorithm}, "
+            f"rounds={options.rounds}, rollout shards={options.rollout_shards}, teacher "
+            f"refresh K={k}{' (live policy)' if k == 0 else ''}; recompile "
+            f"(python -m pipeline.compile) to change these.")
+
+
+class PipelineOutputs(NamedTuple):
+    base_metrics: Metrics
+    base_report: Markdown
+    final_metrics: Metrics
+    final_report: Markdown
+
+
+def build_pipeline(options: CompileOptions | None = None) -> Callable:
+    """The ``@dsl.pipeline`` function for ``options`` (validated here)."""
+    options = options or CompileOptions()
+    options.validate()
+    comps = stage_components(options.component_image or None)
+    shards = list(range(options.rollout_shards))
+    job_settings = options.job_settings()
+
+    def light(task: dsl.PipelineTask, title: str) -> dsl.PipelineTask:
+        return kube.common_settings(task.set_display_name(title), options)
+
+    def model_task(task: dsl.PipelineTask, title: str) -> dsl.PipelineTask:
+        task.set_caching_options(False)
+        return kube.model_task_settings(task.set_display_name(title), options)
+
+    @dsl.pipeline(name=pipeline_name(options), description=pipeline_description(options),
+                  pipeline_root=options.pipeline_root)
+    def rlsd_pipeline(
+        model: str = "default",
+        data_source: str = "synthetic",
+        synthetic_difficulty: int = 1,
+        synthetic_size: int = 100,
+        samples_per_prompt: int = 8,
+        prompts_per_round: int = 256,
+        max_new_tokens: int = 4096,
+        temperature: float = 1.0,
+        learning_rate: float = 1e-6,
+        lam0: float = 0.5,
+        lam_decay_steps: int = 60,
+        eps_w: float = 0.2,
+        steps_per_round: int = 1,
+        micro_batch_tokens: int = 8192,
+        nodes: int = 1,
+        gpus_per_node: int = 1,
+        nproc_per_node: int = 0,
+        trainer_image: str = DEFAULT_TRAINER_IMAGE,
+        launcher: str = "pytorchjob",
+        eval_samples: int = 1,
+        eval_prompts: int = 0,
+        eval_temperature: float = 0.0,
+        seed: int = 0,
+    ) -> PipelineOutputs:
+        base = light(comps["base_model"](model=model), "base model")
+        data = light(comps["data_prep"](
+            source=data_source, synthetic_difficulty=synthetic_difficulty,
+            synthetic_n=synthetic_size, seed=seed), "data prep")
+        train = data.outputs["train"]
+        policies = [base.outputs["policy"]]  # policies[r]: what round r samples from
+        for r in range(options.rounds):
+            policy, teacher = policies[r], policies[options.teacher_round(r)]
+            with dsl.ParallelFor(shards) as shard:
+                rollout = model_task(comps["rollout"](
+                    policy=policy, prompts=train, round_index=r,
+                    prompts_per_round=prompts_per_round, shard_index=shard,
+                    num_shards=len(shards), samples_per_prompt=samples_per_prompt,
+                    max_new_tokens=max_new_tokens, temperature=temperature, seed=seed),
+                    f"round {r}: rollout")
+                verify = light(comps["verify"](
+                    prompts=train, rollouts=rollout.outputs["rollouts"]), f"round {r}: verify")
+                if options.needs_scores:
+                    score = model_task(comps["score"](
+                        policy=policy, teacher=teacher, rollouts=rollout.outputs["rollouts"],
+                        prompts=train, algorithm=options.algorithm,
+                        micro_batch_tokens=micro_batch_tokens), f"round {r}: score")
+            collected = {"rollouts": dsl.Collected(rollout.outputs["rollouts"]),
+                         "rewards": dsl.Collected(verify.outputs["rewards"])}
+            if options.needs_scores:
+                collected["scores"] = dsl.Collected(score.outputs["scores"])
+            merge = light(comps["merge"](**collected, algorithm=options.algorithm),
+                          f"round {r}: merge")
+            scores = {"scores": merge.outputs["round_scores"]} if options.needs_scores else {}
+            update = comps["update"](
+                policy=policy, rollouts=merge.outputs["round_rollouts"],
+                rewards=merge.outputs["round_rewards"], prompts=train, **scores,
+                algorithm=options.algorithm, round_index=r, launcher=launcher,
+                learning_rate=learning_rate, lam0=lam0, lam_decay_steps=lam_decay_steps,
+                eps_w=eps_w, steps_per_round=steps_per_round,
+                micro_batch_tokens=micro_batch_tokens, seed=seed, nodes=nodes,
+                gpus_per_node=gpus_per_node, nproc_per_node=nproc_per_node,
+                trainer_image=trainer_image, s3_secret=options.s3_secret,
+                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, job_settings=job_settings)
+            update.set_caching_options(False)
+            kube.update_task_settings(update.set_display_name(f"round {r}: update"), options)
+            policies.append(update.outputs["updated_policy"])
+
+        evals = {}
+        for label, policy in (("base", policies[0]), ("final", policies[-1])):
+            evals[label] = model_task(comps["evaluate"](
+                policy=policy, prompts=data.outputs["eval_prompts"], label=label,
+                samples_per_prompt=eval_samples, max_new_tokens=max_new_tokens,
+                temperature=eval_temperature, max_prompts=eval_prompts, seed=seed),
+                f"evaluate {label} policy")
+        return PipelineOutputs(
+            base_metrics=evals["base"].outputs["metrics"],
+            base_report=evals["base"].outputs["report"],
+            final_metrics=evals["final"].outputs["metrics"],
+            final_report=evals["final"].outputs["report"])
+
+    return rlsd_pipeline

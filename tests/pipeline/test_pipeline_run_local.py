@@ -1,0 +1,77 @@
+"""End to end: ``python -m pipeline.run_local --small`` with kfp.local on the default model.
+
+One round (2 prompts x 2 samples x 16 tokens), the update under torchrun with 2 processes,
+both evaluations on 4 eval prompts. About 2.5 minutes on 2 CPU cores; the checkpoint it
+writes (~2.7 GB with the DeepSpeed state) is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components._shared.model_pointer import KIND_CHECKPOINT, read_pointer
+from pipeline.run_local import comparison_report
+from rlsd.storage import read_table, verify_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_comparison_report_lists_every_metric():
+    text = comparison_report({"pass@1": 0.25, "format": 0.5}, {"pass@1": 0.5}, "b.md", "f.md", 2)
+    assert "| pass@1 | 0.2500 | 0.5000 | +0.2500 |" in text
+    assert "| format | 0.5000 |  |  |" in text
+    assert "`b.md`" in text and "`f.md`" in text and "(2 round(s))" in text
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_run_local_small_runs_the_whole_pipeline(tmp_path):
+    root = tmp_path / "run"
+    try:
+        done = subprocess.run([sys.executable, "-m", "pipeline.run_local", "--small",
+                               "--root", str(root)], cwd=REPO, capture_output=True, text=True,
+                              timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert f"report:        {root / 'report.md'}" in done.stdout
+        report = (root / "report.md").read_text()
+        assert "| pass@1 |" in report and "base vs final policy (1 round(s))" in report
+
+        (run_dir,) = (root / "kfp").iterdir()
+        pointer = read_pointer(run_dir / "update" / "updated_policy")
+        assert (pointer.kind, pointer.round, pointer.step, pointer.algorithm) \
+            == (KIND_CHECKPOINT, 0, 1, "rlsd")
+        assert pointer.uri == str(run_dir / "update" / "updated_policy-checkpoint")
+        manifest = verify_manifest(pointer.uri)  # the checkpoint matches the pointer's files
+        assert {f.path: f.size for f in manifest.files} \
+            == {f.path: f.size for f in pointer.files}
+        assert any(f.path == "model.safetensors" for f in pointer.files)
+
+        rollouts = read_table(run_dir / "merge" / "round_rollouts")
+        assert rollouts.num_rows == 2 * 2  # prompts_per_round x samples_per_prompt
+        assert max(rollouts["response_length"].to_pylist()) <= 16
+        scores = read_table(run_dir / "merge" / "round_scores")
+        assert scores["response_digest"].to_pylist() == rollouts["response_digest"].to_pylist()
+
+        final = json.loads((run_dir / "evaluate-2" / "results").read_text())
+        base = json.loads((run_dir / "evaluate" / "results").read_text())
+        assert len(final) == len(base) == 4  # the same 4 eval prompts, 1 sample each
+        assert [r["prompt_id"] for r in final] == [r["prompt_id"] for r in base]
+        assert (run_dir / "evaluate-2" / "report").read_text().startswith(
+            f"**final** policy `{pointer.uri}` (trainer round 0, step 1)")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_local_environment_defaults_and_user_overrides(tmp_path):
+    from pipeline.run_local import local_environment
+
+    env = local_environment({"RLSD_CACHE": "/mine", "PATH": "/bin"}, repo_root=tmp_path)
+    assert env["RLSD_CACHE"] == "/mine" and env["PATH"] == "/bin"
+    assert env["TORCH_EXTENSIONS_DIR"] == str(tmp_path / ".cache" / "torch_extensions")
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
