@@ -34,25 +34,20 @@ from rlsd.algorithms import AlgorithmConfig
 from rlsd.data import DataConfig, prepare
 from rlsd.models import load_policy, resolve_model
 from rlsd.rollout import RolloutConfig, generate_rollouts
-from rlsd.schemas import REWARD_SCHEMA
 from rlsd.score import ScoreConfig, score_rollouts
 from rlsd.train.loss import make_micro_batch, micro_batch_loss
 from rlsd.train.plan import plan_round
 from rlsd.train.samples import build_round_data
-from rlsd.verify import VerifyConfig, VerifyItem, verify_batch
+from rlsd.verify import VerifyConfig, verify_batch
+from rlsd.verify.tables import rewards_table, rollout_items
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def rewards_of(rollouts: pa.Table, rows: dict, verify: VerifyConfig) -> pa.Table:
-    items = [VerifyItem(r["response_text"], rows[r["prompt_id"]]["answer"],
-                        rows[r["prompt_id"]]["verifier"]) for r in rollouts.to_pylist()]
-    results = verify_batch(items, verify)
-    return pa.table({
-        "prompt_id": rollouts["prompt_id"], "sample_index": rollouts["sample_index"],
-        "reward": [r.reward for r in results], "accuracy": [r.accuracy for r in results],
-        "format": [r.format for r in results], "reason": [r.reason for r in results],
-    }, schema=REWARD_SCHEMA)
+    """The verify stage's own join and rewards table, in process."""
+    keys, items = rollout_items(rollouts, pa.Table.from_pylist(list(rows.values())), verify)
+    return rewards_table(keys, verify_batch(items, verify))
 
 
 def held_out_accuracy(model, tokenizer, rows: list[dict], args, verify: VerifyConfig) -> float:
