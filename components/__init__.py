@@ -17,4 +17,5 @@ COMPONENT_NAMES = (
     "merge",
     "update",
     "evaluate",
+    "report",
 )

@@ -8,6 +8,7 @@
                 merge (dsl.Collected of the three; keys and digests checked)
                 update (PyTorchJob or torchrun) → policy of round r+1
     evaluate(base policy), evaluate(final policy) on the same eval prompts
+    report(final policy's metrics history, last round's tables, both evaluations) → HTML
 
 Rounds are unrolled (KFP v2 carries no outputs between loop iterations). Every round's stages
 take ``policy: Input[Model]``: round 0 gets the base model component's pointer, round r+1
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import Markdown, Metrics
+from kfp.dsl import HTML, Markdown, Metrics
 from kfp.dsl.python_component import PythonComponent
 
 from components import COMPONENT_NAMES
@@ -66,6 +67,7 @@ class PipelineOutputs(NamedTuple):
     base_report: Markdown
     final_metrics: Metrics
     final_report: Markdown
+    training_report: HTML
 
 
 def build_pipeline(options: CompileOptions | None = None) -> Callable:
@@ -152,6 +154,7 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
             update.set_caching_options(False)
             kube.update_task_settings(update.set_display_name(f"round {r}: update"), options)
             policies.append(update.outputs["updated_policy"])
+            last_round = merge
 
         evals = {}
         for label, policy in (("base", policies[0]), ("final", policies[-1])):
@@ -160,10 +163,18 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
                 samples_per_prompt=eval_samples, max_new_tokens=max_new_tokens,
                 temperature=eval_temperature, max_prompts=eval_prompts, seed=seed),
                 f"evaluate {label} policy")
+        report = light(comps["report"](
+            final_policy=policies[-1], rollouts=last_round.outputs["round_rollouts"],
+            rewards=last_round.outputs["round_rewards"],
+            scores=last_round.outputs["round_scores"],
+            base_evaluation=evals["base"].outputs["results"],
+            final_evaluation=evals["final"].outputs["results"], eps_w=eps_w,
+            title=f"{pipeline_name(options)}: training report"), "training report")
         return PipelineOutputs(
             base_metrics=evals["base"].outputs["metrics"],
             base_report=evals["base"].outputs["report"],
             final_metrics=evals["final"].outputs["metrics"],
-            final_report=evals["final"].outputs["report"])
+            final_report=evals["final"].outputs["report"],
+            training_report=report.outputs["training_report"])
 
     return rlsd_pipeline

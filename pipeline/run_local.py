@@ -8,14 +8,16 @@ Every component runs as a subprocess of this Python (``SubprocessRunner(use_venv
 the built-in default model (SmolLM2-135M-Instruct) and the synthetic arithmetic task; the
 update runs ``torchrun`` with ``--nproc`` processes through :mod:`rlsd.launch`
 (``launcher=local``). kfp.local ignores the Kubernetes settings (secrets, node selectors,
-resources). At the end it writes ``<root>/report.md`` (base vs final policy on the same eval
-prompts) and prints where everything is.
+resources). At the end it copies the pipeline's training report to ``<root>/report.html``
+(before/after evaluation, training curves, token credit), writes ``<root>/report.md`` (base vs
+final policy on the same eval prompts) and prints where everything is.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -101,7 +103,10 @@ def run(root: Path, rounds: int, params: Mapping[str, Any], options: CompileOpti
     report = root / "report.md"
     report.write_text(comparison_report(base, final, out["base_report"].path,
                                         out["final_report"].path, rounds))
-    return {"seconds": seconds, "report": str(report), "base_metrics": base,
+    training_report = root / "report.html"
+    shutil.copyfile(out["training_report"].path, training_report)
+    return {"seconds": seconds, "report": str(report), "training_report": str(training_report),
+            "base_metrics": base,
             "final_metrics": final, "base_report": out["base_report"].path,
             "final_report": out["final_report"].path}
 
@@ -139,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result[f"{label}_metrics"].items())
                           if k.startswith(("pass@", "mean@")))
         print(f"{label} policy: {shown}")
-    print(f"report:        {result['report']}")
+    print(f"report:        {result['training_report']} (open in a browser)")
+    print(f"table:         {result['report']}")
     print(f"base report:   {result['base_report']}")
     print(f"final report:  {result['final_report']}")
     print(f"all artifacts: {Path(args.root).resolve() / 'kfp'}")

@@ -27,8 +27,9 @@ def evaluate(
     """Evaluate: sample `samples_per_prompt` responses per eval prompt (the first
     `max_prompts`, 0: all) and grade them with the training verifiers. Metrics: pass@k
     (unbiased estimator) for each k in `k_values` (default 1 and samples_per_prompt), mean@n,
-    maj@n, format, response length, truncation rate. Also a Markdown report and the graded
-    responses (JSON). `label` names the policy in the report (e.g. "base", "final");
+    maj@n, format, response length, truncation rate. Also a Markdown report and `results`, the
+    evaluation folder (metrics.json, results.json with every graded response, items.json,
+    breakdown.json, report.md) that rlsd.evaluate.compare and the report component read. `label` names the policy in the report (e.g. "base", "final");
     `settings`: any other rlsd.evaluate.EvalConfig field."""
     import shutil
     import tempfile
@@ -46,7 +47,7 @@ def evaluate(
     pointer = read_pointer(policy.path)
     with tempfile.TemporaryDirectory() as tmp:
         values = run_evaluation(pointer.uri, prompts.path, tmp, config)
-        shutil.copyfile(Path(tmp) / "results.json", results.path)
+        shutil.copytree(tmp, results.path, dirs_exist_ok=True)
         text = Path(tmp, "report.md").read_text()
     title = f"**{label}** policy" if label else "Policy"
     Path(report.path).write_text(f"{title} `{pointer.uri}` (trainer round {pointer.round}, "

@@ -12,29 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from rlsd.config import ConfigError, add_config_args, config_from_args
 from rlsd.evaluate.compare import CompareError
 from rlsd.report.config import ReportConfig
 from rlsd.report.errors import ReportError
 from rlsd.report.run_folder import discover_run, load_round_tables
+from rlsd.report.tokenizer import load_tokenizer
 from rlsd.report.training import REPORT_FILE, build_training_report
 from rlsd.storage import StorageError
-
-
-def load_tokenizer(ref: str) -> Any:
-    """A tokenizer from a folder or hub id; ``default`` is the default model's tokenizer."""
-    from transformers import AutoTokenizer
-
-    if ref == "default":
-        from rlsd.models import ensure_default_tokenizer
-
-        ref = str(ensure_default_tokenizer())
-    try:
-        return AutoTokenizer.from_pretrained(ref)
-    except (OSError, ValueError) as exc:
-        raise ReportError(f"cannot load a tokenizer from {ref!r}: {exc}") from exc
 
 
 def main(argv: list[str] | None = None) -> int:

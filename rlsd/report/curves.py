@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from rlsd import storage
 from rlsd.evaluate.html import figure_data_uri
 from rlsd.report.errors import ReportError
+from rlsd.train.metrics import METRICS_FILE
 
-METRICS_FILE = "metrics.jsonl"
 COLORS = ("#0969da", "#bc4c00", "#1a7f37", "#8250df", "#cf222e", "#6e7781")
 
 
@@ -142,6 +143,7 @@ def plot_panel(panel: Panel, records: Sequence[Mapping[str, Any]]) -> Figure | N
     for step, _ in starts[1:]:
         ax.axvline(step - 0.5, color="#8c959f", linestyle="--", linewidth=0.8)
     ax.set_title(panel.title, fontsize=11)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     ax.set_xlabel("optimizer step" + (" (dashed: a new round starts)" if len(starts) > 1 else ""),
                   fontsize=9)
     if panel.ylabel:

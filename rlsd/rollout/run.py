@@ -19,6 +19,7 @@ import pyarrow as pa
 from rlsd.data.errors import DataError
 from rlsd.data.schema import conform_prompt_table
 from rlsd.models import load_policy, resolve_model
+from rlsd.phases import phase
 from rlsd.rollout.backend import select_backend
 from rlsd.rollout.config import RolloutConfig
 from rlsd.rollout.errors import RolloutError
@@ -92,9 +93,11 @@ def run_rollout(
     ``trainer_state.json`` (0 for a base model).
     """
     config.validate()
-    rows = read_prompt_rows(prompts_uri)
+    with phase("read"):
+        rows = read_prompt_rows(prompts_uri)
     backend = select_backend(config.backend)
-    model_dir = resolve_model(policy_ref)
+    with phase("resolve"):
+        model_dir = resolve_model(policy_ref)
     policy_step = policy_step_of(model_dir)
     selected = select_prompts(rows, config.max_prompts, config.shard_index, config.num_shards)
     if not selected:
@@ -102,9 +105,12 @@ def run_rollout(
         write_table(table, output_uri, schema=ROLLOUT_SCHEMA)
         return RolloutResult(table, summarize(table, 0.0), backend, policy_step)
     max_images = max(len(row.get("images") or []) for _, row in selected)
-    model, processor = load_for_rollout(model_dir, backend, config, max_images)
+    with phase("load"):
+        model, processor = load_for_rollout(model_dir, backend, config, max_images)
     start = time.perf_counter()
-    table = generate_rollouts(model, processor, rows, config, policy_step)
+    with phase("compute"):
+        table = generate_rollouts(model, processor, rows, config, policy_step)
     seconds = time.perf_counter() - start
-    write_table(table, output_uri, schema=ROLLOUT_SCHEMA)
+    with phase("write"):
+        write_table(table, output_uri, schema=ROLLOUT_SCHEMA)
     return RolloutResult(table, summarize(table, seconds), backend, policy_step)

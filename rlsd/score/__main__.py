@@ -20,6 +20,7 @@ from pathlib import Path
 from rlsd.algorithms import TOKEN_ADVANTAGES, needs_teacher_logprobs
 from rlsd.config import ConfigError, add_config_args, config_from_args
 from rlsd.models import ModelError, check_model_folder, load_policy, resolve_model
+from rlsd.phases import phase
 from rlsd.score.config import ScoreConfig
 from rlsd.score.scoring import ScoringError, score_rollouts
 from rlsd.storage import read_table, write_table
@@ -50,25 +51,32 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("--algorithm opd needs --teacher (a separate teacher model)")
             cfg.teacher_hint = False
         # Read and check everything cheap before loading any model.
-        rollouts = read_table(args.rollouts)
-        prompts = {r["id"]: r for r in read_table(args.prompts).to_pylist()}
-        policy_dir = check_model_folder(resolve_model(args.policy))
-        teacher_dir = check_model_folder(resolve_model(args.teacher)) if args.teacher else None
+        with phase("read"):
+            rollouts = read_table(args.rollouts)
+            prompts = {r["id"]: r for r in read_table(args.prompts).to_pylist()}
+        with phase("resolve"):
+            policy_dir = check_model_folder(resolve_model(args.policy))
+            teacher_dir = check_model_folder(resolve_model(args.teacher)) if args.teacher \
+                else None
         dtype = "bfloat16" if use_bf16(cfg.dtype) else "float32"
-        started = time.perf_counter()
-        policy, processor = load_policy(policy_dir, dtype=dtype)
-        teacher = teacher_processor = None
-        if teacher_dir is not None and teacher_dir.resolve() != policy_dir.resolve():
-            teacher, teacher_processor = load_policy(teacher_dir, dtype=dtype)
+        with phase("load"):
+            policy, processor = load_policy(policy_dir, dtype=dtype)
+            teacher = teacher_processor = None
+            if teacher_dir is not None and teacher_dir.resolve() != policy_dir.resolve():
+                teacher, teacher_processor = load_policy(teacher_dir, dtype=dtype)
         with_teacher = needs_teacher_logprobs(args.algorithm)
-        table = score_rollouts(policy, processor, rollouts, prompts, cfg, teacher=teacher,
-                               teacher_processor=teacher_processor, with_teacher=with_teacher,
-                               teacher_step=_step(teacher_dir or policy_dir))
-        write_table(table, args.output)
+        started = time.perf_counter()
+        with phase("compute"):
+            table = score_rollouts(policy, processor, rollouts, prompts, cfg, teacher=teacher,
+                                   teacher_processor=teacher_processor,
+                                   with_teacher=with_teacher,
+                                   teacher_step=_step(teacher_dir or policy_dir))
+        elapsed = time.perf_counter() - started
+        with phase("write"):
+            write_table(table, args.output)
     except (ConfigError, ScoringError, ModelError, StorageError, FileNotFoundError) as exc:
         print(f"rlsd.score: error: {exc}", file=sys.stderr)
         return 2
-    elapsed = time.perf_counter() - started
     tokens = sum(table.column("response_length").to_pylist())
     print(f"score: {table.num_rows} responses, {tokens} tokens, "
           f"{'teacher + behaviour' if with_teacher else 'behaviour only'} log-probs, "

@@ -6,6 +6,7 @@ Layout of a policy checkpoint (local folder or ``s3://`` prefix)::
     deepspeed/latest, deepspeed/state/...                       <- optimizer moments, step
     trainer_state.json                                          <- global step, round, algorithm
     metrics.jsonl, tensorboard/                                  <- this round's curves
+    metrics_history.jsonl                                        <- every round's, so far
     manifest.json                                                <- written last (rlsd.storage)
 
 Every rank writes what it owns (ZeRO partitions its optimizer state): on S3 each rank uploads

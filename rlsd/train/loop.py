@@ -20,6 +20,7 @@ import torch.distributed as dist
 
 from rlsd.algorithms import AlgorithmConfig
 from rlsd.models import check_model_folder, load_policy, resolve_model
+from rlsd.phases import phase
 from rlsd.prompting import EncodedPrompt, encode_student_prompt, is_multimodal
 from rlsd.storage import is_s3, read_table, verify_manifest
 from rlsd.train.checkpoint import (
@@ -32,7 +33,7 @@ from rlsd.train.checkpoint import (
 from rlsd.train.config import TrainConfig
 from rlsd.train.engine import build_engine, init_distributed, on_gpu
 from rlsd.train.loss import make_micro_batch, micro_batch_loss
-from rlsd.train.metrics import MetricsWriter, reduce_weighted
+from rlsd.train.metrics import MetricsWriter, previous_history, reduce_weighted
 from rlsd.train.plan import plan_round
 from rlsd.train.samples import RoundData, RoundDataError, TrainSample, build_round_data
 
@@ -94,6 +95,25 @@ def _vlm_prompts(processor: Any, prompts_uri: str | None, samples: list[TrainSam
     return encoded
 
 
+def _load_engine(policy_dir: Path, cfg: TrainConfig, device: torch.device, world_size: int,
+                 micro_batches_per_step: int, state: dict[str, Any]) -> tuple[Any, Any, int]:
+    """The policy in a DeepSpeed engine with the previous round's optimizer state; returns
+    (engine, tokenizer or processor, global step)."""
+    model, processor = load_policy(policy_dir, dtype="float32", device=device, for_training=True)
+    if cfg.gradient_checkpointing:
+        # transformers 5 renamed the switch (and its argument); older releases have the old one.
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable({"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    engine = build_engine(model, cfg, world_size, micro_batches_per_step)
+    global_step = int(state["global_step"])
+    if has_deepspeed_state(policy_dir):
+        resumed = load_deepspeed_state(engine, policy_dir)
+        global_step = int(resumed.get("global_step", global_step))
+    return engine, processor, global_step
+
+
 def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) -> dict[str, Any]:
     """Run the round on this rank; returns the last step's metrics (rank 0's view)."""
     if algo.kl_coef > 0:
@@ -106,94 +126,89 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
                              "nothing to train on this round")
     preflight_policy(inputs.policy)
     rank, world_size, local_rank = init_distributed()
-    policy_dir = _resolve_policy(inputs.policy, local_rank, world_size)
+    with phase("resolve"):
+        policy_dir = _resolve_policy(inputs.policy, local_rank, world_size)
     state = read_trainer_state(policy_dir)
     plan = plan_round(data.samples, cfg.steps_per_round, world_size, rank,
                       cfg.micro_batch_tokens, cfg.seed + int(state["global_step"]))
 
     device = torch.device("cuda", local_rank) if on_gpu() else torch.device("cpu")
     torch.manual_seed(cfg.seed)
-    model, processor = load_policy(policy_dir, dtype="float32", device=device, for_training=True)
-    if cfg.gradient_checkpointing:
-        # transformers 5 renamed the switch (and its argument); older releases have the old one.
-        if hasattr(model, "activation_checkpointing_enable"):
-            model.activation_checkpointing_enable({"use_reentrant": False})
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    engine = build_engine(model, cfg, world_size, plan.micro_batches_per_step)
-    global_step = int(state["global_step"])
-    if has_deepspeed_state(policy_dir):
-        resumed = load_deepspeed_state(engine, policy_dir)
-        global_step = int(resumed.get("global_step", global_step))
+    with phase("load"):
+        engine, processor, global_step = _load_engine(policy_dir, cfg, device, world_size,
+                                                      plan.micro_batches_per_step, state)
     tokenizer = processor.tokenizer if is_multimodal(processor) else processor
     pad_id = tokenizer.pad_token_id
     vlm_prompts = _vlm_prompts(processor, inputs.prompts, data.samples) \
         if is_multimodal(processor) else None
 
     staging = staging_dir(inputs.output)
-    writer = MetricsWriter(staging, cfg.tensorboard) if rank == 0 else None
+    writer = MetricsWriter(staging, cfg.tensorboard, previous_history(policy_dir)) \
+        if rank == 0 else None
     M = plan.micro_batches_per_step
     record: dict[str, Any] = {}
-    for step_plan in plan.steps:
-        lam = algo.lam_at(global_step)
-        started = time.perf_counter()
-        sums: dict[str, float] = {}
-        loss_sum = 0.0
-        weight_total = 0.0
-        tokens_seen = 0
-        for indices in step_plan.micro_batches:
-            real = bool(indices)
-            # An empty micro-batch still runs forward and backward (weight 0) so that every
-            # rank makes the same collective calls.
-            batch_samples = [data.samples[i] for i in indices] if real else [data.samples[0]]
-            prompts = [vlm_prompts[s.prompt_id] for s in batch_samples] if vlm_prompts else None
-            mb = make_micro_batch(batch_samples, pad_id, prompts)
-            mb.batch = mb.batch.to(device)
-            loss, metrics = micro_batch_loss(engine, mb, algo, lam,
-                                             num_tokens=max(1, step_plan.global_tokens))
-            # DeepSpeed divides by gradient_accumulation_steps and averages over ranks;
-            # undo both so the step's gradient is the token-mean over the whole mini-batch.
-            engine.backward(loss * (world_size * M if real else 0.0))
-            engine.step()
-            if real:
-                n = float(mb.batch.response_mask.sum())
-                weight_total += n
-                tokens_seen += int(mb.batch.attention_mask.sum())
-                for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + v * n
-                loss_sum += loss.item()  # partial sums of the mini-batch's token-mean loss
-        global_step += 1
-        local = {k: v / weight_total for k, v in sums.items()} if weight_total else {}
-        keys = ["clip_frac", "clip_frac_low", "clip_frac_high", "dual_clip_frac",
-                "approx_kl", "ratio_mean", "entropy", "abs_token_advantage", "rlsd_weight_mean",
-                "rlsd_weight_clip_low", "rlsd_weight_clip_high"]
-        merged = reduce_weighted({k: local.get(k, 0.0) for k in keys}, weight_total, world_size)
-        totals = torch.tensor([float(tokens_seen), loss_sum], dtype=torch.float64)
-        if world_size > 1:
-            dist.all_reduce(totals)
-        elapsed = time.perf_counter() - started
-        grad_norm = engine.get_global_grad_norm()
-        record = {
-            "step": global_step, "round": int(state["round"]) + 1, "lambda": lam,
-            "reward_mean": data.reward_mean, "accuracy_mean": data.accuracy_mean,
-            "zero_advantage_group_fraction": data.zero_advantage_group_fraction,
-            "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
-            "loss": float(totals[1]),
-            "tokens_per_s": float(totals[0]) / max(elapsed, 1e-9),
-            "learning_rate": cfg.learning_rate, "samples": len(data.samples),
-            **merged,
-        }
-        if not algo.needs_teacher:
-            for k in ("rlsd_weight_mean", "rlsd_weight_clip_low", "rlsd_weight_clip_high"):
-                record.pop(k, None)
+    with phase("compute"):
+        for step_plan in plan.steps:
+            lam = algo.lam_at(global_step)
+            started = time.perf_counter()
+            sums: dict[str, float] = {}
+            loss_sum = 0.0
+            weight_total = 0.0
+            tokens_seen = 0
+            for indices in step_plan.micro_batches:
+                real = bool(indices)
+                # An empty micro-batch still runs forward and backward (weight 0) so that every
+                # rank makes the same collective calls.
+                batch_samples = [data.samples[i] for i in indices] if real else [data.samples[0]]
+                prompts = [vlm_prompts[s.prompt_id] for s in batch_samples] if vlm_prompts else None
+                mb = make_micro_batch(batch_samples, pad_id, prompts)
+                mb.batch = mb.batch.to(device)
+                loss, metrics = micro_batch_loss(engine, mb, algo, lam,
+                                                 num_tokens=max(1, step_plan.global_tokens))
+                # DeepSpeed divides by gradient_accumulation_steps and averages over ranks;
+                # undo both so the step's gradient is the token-mean over the whole mini-batch.
+                engine.backward(loss * (world_size * M if real else 0.0))
+                engine.step()
+                if real:
+                    n = float(mb.batch.response_mask.sum())
+                    weight_total += n
+                    tokens_seen += int(mb.batch.attention_mask.sum())
+                    for k, v in metrics.items():
+                        sums[k] = sums.get(k, 0.0) + v * n
+                    loss_sum += loss.item()  # partial sums of the mini-batch's token-mean loss
+            global_step += 1
+            local = {k: v / weight_total for k, v in sums.items()} if weight_total else {}
+            keys = ["clip_frac", "clip_frac_low", "clip_frac_high", "dual_clip_frac",
+                    "approx_kl", "ratio_mean", "entropy", "abs_token_advantage", "rlsd_weight_mean",
+                    "rlsd_weight_clip_low", "rlsd_weight_clip_high"]
+            merged = reduce_weighted({k: local.get(k, 0.0) for k in keys}, weight_total, world_size)
+            totals = torch.tensor([float(tokens_seen), loss_sum], dtype=torch.float64)
+            if world_size > 1:
+                dist.all_reduce(totals)
+            elapsed = time.perf_counter() - started
+            grad_norm = engine.get_global_grad_norm()
+            record = {
+                "step": global_step, "round": int(state["round"]) + 1, "lambda": lam,
+                "reward_mean": data.reward_mean, "accuracy_mean": data.accuracy_mean,
+                "zero_advantage_group_fraction": data.zero_advantage_group_fraction,
+                "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+                "loss": float(totals[1]),
+                "tokens_per_s": float(totals[0]) / max(elapsed, 1e-9),
+                "learning_rate": cfg.learning_rate, "samples": len(data.samples),
+                **merged,
+            }
+            if not algo.needs_teacher:
+                for k in ("rlsd_weight_mean", "rlsd_weight_clip_low", "rlsd_weight_clip_high"):
+                    record.pop(k, None)
+            if writer is not None:
+                writer.write(record)
         if writer is not None:
-            writer.write(record)
-    if writer is not None:
-        writer.close()
+            writer.close()
 
     trainer_state = {"global_step": global_step, "round": int(state["round"]) + 1,
                      "algorithm": algo.algorithm}
-    save_round_checkpoint(engine, processor, inputs.output, staging, trainer_state, rank,
-                          world_size)
+    with phase("write"):
+        save_round_checkpoint(engine, processor, inputs.output, staging, trainer_state, rank,
+                              world_size)
     return record
 

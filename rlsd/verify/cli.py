@@ -21,6 +21,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from rlsd.config import ConfigError, add_config_args, config_from_args
+from rlsd.phases import phase
 from rlsd.storage import StorageError, read_table, write_table
 from rlsd.verify.batch import VerifyResult, resolve_verifiers, verify_batch
 from rlsd.verify.errors import VerifyError
@@ -86,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
         keys, items = rollout_items(read_table(args.rollouts), prompts, config)
     resolve_verifiers([item.verifier for item in items], config)  # fail before grading
 
-    with tqdm(total=len(items), desc="verify", unit="item", file=sys.stderr) as bar:
+    with tqdm(total=len(items), desc="verify", unit="item", file=sys.stderr) as bar, \
+            phase("compute"):
         results = verify_batch(items, config, on_result=lambda _i, _r: bar.update(1))
-    write_table(rewards_table(keys, results), args.output)
+    with phase("write"):
+        write_table(rewards_table(keys, results), args.output)
 
     print(summary(results))
     if args.self_check:

@@ -21,6 +21,8 @@ STAGE_INPUTS = {  # artifact inputs each component declares
     "merge": {"rollouts", "rewards", "scores"},
     "update": {"policy", "rollouts", "rewards", "scores", "prompts"},
     "evaluate": {"policy", "prompts"},
+    "report": {"final_policy", "rollouts", "rewards", "scores", "base_evaluation",
+               "final_evaluation"},
 }
 
 

@@ -20,11 +20,23 @@ RUNTIME_PARAMETERS = {
 def test_all_six_stages_and_the_helpers_are_in_the_yaml(compiled):
     ir = compiled(rounds=1)
     kinds = {ir.component_kind(task) for _, task in ir.executor_tasks()}
-    assert kinds == {*STAGES, "base_model", "merge"}
+    assert kinds == {*STAGES, "base_model", "merge", "report"}
     assert ir.displays() == sorted([
         "base model", "data prep", "for-loop-2", "round 0: rollout", "round 0: verify",
         "round 0: score", "round 0: merge", "round 0: update", "evaluate base policy",
-        "evaluate final policy"])
+        "evaluate final policy", "training report"])
+
+
+def test_the_report_reads_the_final_policy_last_round_and_both_evaluations(compiled):
+    ir = compiled(rounds=3)
+    assert ir.source("training report", "final_policy") == ("round 2: update",
+                                                            "updated_policy")
+    for name in ("rollouts", "rewards", "scores"):
+        assert ir.source("training report", name) == ("round 2: merge", f"round_{name}")
+    assert ir.source("training report", "base_evaluation") == ("evaluate base policy",
+                                                               "results")
+    assert ir.source("training report", "final_evaluation") == ("evaluate final policy",
+                                                                "results")
 
 
 def test_pipeline_root_is_s3_and_name_says_the_algorithm(compiled):

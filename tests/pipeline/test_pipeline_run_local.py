@@ -38,9 +38,14 @@ def test_run_local_small_runs_the_whole_pipeline(tmp_path):
                                "--root", str(root)], cwd=REPO, capture_output=True, text=True,
                               timeout=900)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        assert f"report:        {root / 'report.md'}" in done.stdout
+        assert f"table:         {root / 'report.md'}" in done.stdout
         report = (root / "report.md").read_text()
         assert "| pass@1 |" in report and "base vs final policy (1 round(s))" in report
+        html = (root / "report.html").read_text()
+        assert "Evaluation before and after training" in html
+        assert "1 optimizer steps (1–1) over 1 round(s)" in html  # the training curves
+        assert html.count('<figure><img src="data:image/png;base64,') >= 10
+        assert "<h3>round 0</h3>" in html and html.count('class="card"') >= 1  # token credit
 
         (run_dir,) = (root / "kfp").iterdir()
         pointer = read_pointer(run_dir / "update" / "updated_policy")
@@ -58,8 +63,8 @@ def test_run_local_small_runs_the_whole_pipeline(tmp_path):
         scores = read_table(run_dir / "merge" / "round_scores")
         assert scores["response_digest"].to_pylist() == rollouts["response_digest"].to_pylist()
 
-        final = json.loads((run_dir / "evaluate-2" / "results").read_text())
-        base = json.loads((run_dir / "evaluate" / "results").read_text())
+        final = json.loads((run_dir / "evaluate-2" / "results" / "results.json").read_text())
+        base = json.loads((run_dir / "evaluate" / "results" / "results.json").read_text())
         assert len(final) == len(base) == 4  # the same 4 eval prompts, 1 sample each
         assert [r["prompt_id"] for r in final] == [r["prompt_id"] for r in base]
         assert (run_dir / "evaluate-2" / "report").read_text().startswith(

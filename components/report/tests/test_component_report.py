@@ -1,0 +1,83 @@
+"""The report component under kfp.local: a checkpoint pointer, one round's tables and two
+evaluation folders in, one HTML page out."""
+
+# No `from __future__ import annotations`: KFP reads the test pipelines' real types.
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from kfp import dsl
+from kfp.dsl import HTML, Dataset, Model
+
+from components._shared.model_pointer import (
+    checkpoint_pointer,
+    reference_pointer,
+    write_pointer,
+)
+from components.report.component import component as report
+from rlsd.evaluate.evaluation import write_evaluation
+from rlsd.models import ensure_default_tokenizer
+from rlsd.storage import write_manifest
+from rlsd.train.metrics import HISTORY_FILE
+
+
+def _checkpoint_pointer(tmp_path, rounds: int = 2):
+    ckpt = tmp_path / "updated_policy-checkpoint"
+    ckpt.mkdir()
+    for f in ensure_default_tokenizer().iterdir():
+        if f.is_file():
+            shutil.copy(f, ckpt / f.name)
+    (ckpt / HISTORY_FILE).write_text("".join(
+        json.dumps({"step": s + 1, "round": s, "reward_mean": 0.1 * s, "accuracy_mean": 0.1 * s,
+                    "rlsd_weight_mean": 1.0, "loss": 0.0}) + "\n" for s in range(rounds)))
+    manifest = write_manifest(str(ckpt), {"kind": "policy", "round": rounds - 1, "step": rounds})
+    pointer_file = tmp_path / "updated_policy"
+    write_pointer(checkpoint_pointer(str(ckpt), manifest), pointer_file)
+    return pointer_file
+
+
+def _evaluation(tmp_path, name, correct):
+    write_evaluation(tmp_path / name, name, [{
+        "prompt_id": "p0", "sample_index": 0, "answer": "5", "gold": "5", "correct": correct,
+        "format": 1.0, "response_length": 4, "truncated": False, "benchmark": None,
+        "subject": None, "difficulty": None, "response_text": "5"}], [1])
+    return tmp_path / name
+
+
+def _report_pipeline(policy_file, shard, before, after):
+    @dsl.pipeline
+    def report_only() -> HTML:
+        def imported(path, cls=Dataset):
+            return dsl.importer(artifact_uri=str(path), artifact_class=cls).output
+
+        task = report(final_policy=imported(policy_file, Model),
+                      rollouts=imported(shard["rollouts"]), rewards=imported(shard["rewards"]),
+                      scores=imported(shard["scores"]), base_evaluation=imported(before),
+                      final_evaluation=imported(after), responses=2, title="demo run")
+        return task.outputs["training_report"]
+
+    return report_only
+
+
+def test_report_component_writes_the_page(kfp_local, tmp_path, round_shard):
+    shard = round_shard("a", {"p0": [1.0, 0.0]})
+    out = _report_pipeline(_checkpoint_pointer(tmp_path), shard,
+                           _evaluation(tmp_path, "base", 0.0),
+                           _evaluation(tmp_path, "final", 1.0))().output
+    html = Path(out.path).read_text()
+    assert "<h1>demo run</h1>" in html
+    assert "2 optimizer steps (1–2) over 2 round(s)" in html
+    assert "<h3>round 1</h3>" in html and html.count('class="card"') == 2
+    assert "Evaluation before and after training" in html
+    assert out.metadata["steps"] == 2 and out.metadata["responses_shown"] == 2
+
+
+def test_a_base_model_pointer_is_refused(kfp_local, tmp_path, round_shard, capsys):
+    pointer_file = tmp_path / "policy"
+    write_pointer(reference_pointer("default"), pointer_file)
+    with pytest.raises(RuntimeError):
+        _report_pipeline(pointer_file, round_shard("a", {"p0": [1.0, 0.0]}),
+                         _evaluation(tmp_path, "base", 0.0),
+                         _evaluation(tmp_path, "final", 1.0))()
+    assert "final_policy is a reference (default), not a checkpoint" in capsys.readouterr().out

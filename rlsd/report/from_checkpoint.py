@@ -1,0 +1,62 @@
+"""The training report of a pipeline run from its artifacts: the final policy checkpoint (whose
+``metrics_history.jsonl`` holds every round's steps), the last round's merged tables and the
+base and final evaluation folders. The pipeline's report component calls
+:func:`report_from_checkpoint`; everything it reads may be local or on ``s3://``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from rlsd import storage
+from rlsd.report.config import ReportConfig
+from rlsd.report.errors import ReportError
+from rlsd.report.token_credit import RoundTables
+from rlsd.report.tokenizer import fetch_checkpoint_tokenizer
+from rlsd.report.training import build_training_report
+from rlsd.train.metrics import HISTORY_FILE, METRICS_FILE
+
+
+def checkpoint_metrics(checkpoint_uri: str) -> str:
+    """The metrics file with the most history in a policy checkpoint."""
+    for name in (HISTORY_FILE, METRICS_FILE):
+        uri = storage.join(checkpoint_uri, name)
+        if storage.exists(uri):
+            return uri
+    raise ReportError(f"the policy checkpoint at {checkpoint_uri} holds neither {HISTORY_FILE} "
+                      f"nor {METRICS_FILE}: is it a checkpoint the trainer wrote?")
+
+
+def report_from_checkpoint(
+    checkpoint_uri: str,
+    output_html: str | os.PathLike[str],
+    rollouts: str | None = None,
+    rewards: str | None = None,
+    scores: str | None = None,
+    eval_before: str | None = None,
+    eval_after: str | None = None,
+    round_label: str = "last round",
+    config: ReportConfig | None = None,
+) -> dict[str, int]:
+    """Write the training report of the run that ended in ``checkpoint_uri``.
+
+    ``rollouts``/``rewards``/``scores``: one round's tables for the token-credit view (all
+    three, or none; an empty scores table, as GRPO's merge writes, gets a note). Returns the
+    counts :func:`build_training_report` returns.
+    """
+    given = [t for t in (rollouts, rewards, scores) if t]
+    if given and len(given) != 3:
+        raise ReportError("the token-credit view needs the round's rollouts, rewards and scores "
+                          "tables together")
+    metrics = checkpoint_metrics(checkpoint_uri)
+    tables = None
+    if given:
+        read = [storage.read_table(t) for t in (rollouts, rewards, scores)]
+        tables = [RoundTables(*read, label=round_label)]
+    with tempfile.TemporaryDirectory(prefix="rlsd-report-tok-") as tmp:
+        tokenizer = fetch_checkpoint_tokenizer(checkpoint_uri, Path(tmp)) if tables else None
+        return build_training_report([metrics], tables, tokenizer, output_html,
+                                     eval_before=eval_before, eval_after=eval_after,
+                                     config=config)
