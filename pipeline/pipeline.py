@@ -133,7 +133,8 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
                     score = model_task(comps["score"](
                         policy=policy, teacher=teacher, rollouts=rollout.outputs["rollouts"],
                         prompts=train, algorithm=options.algorithm,
-                        micro_batch_tokens=micro_batch_tokens), f"round {r}: score")
+                        micro_batch_tokens=micro_batch_tokens,
+                        steps_per_round=steps_per_round), f"round {r}: score")
             collected = {"rollouts": dsl.Collected(rollout.outputs["rollouts"]),
                          "rewards": dsl.Collected(verify.outputs["rewards"])}
             if options.needs_scores:

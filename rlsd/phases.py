@@ -31,7 +31,18 @@ _registered = False
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident memory so far (Linux reports ru_maxrss in KiB)."""
+    """This process's peak resident memory since it started its program.
+
+    Linux: ``VmHWM`` of /proc/self/status. Not ``getrusage``'s ``ru_maxrss``: that one keeps
+    the high-water mark of the process before ``exec``, i.e. of the parent it was forked
+    from, so a stage started by a large process would report the parent's memory.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(usage) * (1 if sys.platform == "darwin" else 1024)
 

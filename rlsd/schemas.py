@@ -48,14 +48,27 @@ REWARD_SCHEMA = pa.schema(
     ]
 )
 
+#: What an on-policy update records of its own forward pass when the scores carry no behaviour
+#: log-probs: s_t of every trained response (``student_logprobs.parquet`` in the checkpoint),
+#: so the report can still show each token's RLSD weight w_t.
+STUDENT_LOGPROBS_SCHEMA = pa.schema(
+    [
+        pa.field("prompt_id", pa.string(), nullable=False),
+        pa.field("sample_index", pa.int32(), nullable=False),
+        pa.field("response_digest", pa.string(), nullable=False),
+        pa.field("logprobs", pa.list_(pa.float32()), nullable=False),
+    ]
+)
+
 SCORE_SCHEMA = pa.schema(
     [
         pa.field("prompt_id", pa.string(), nullable=False),
         pa.field("sample_index", pa.int32(), nullable=False),
         pa.field("response_digest", pa.string(), nullable=False),
         pa.field("response_length", pa.int32(), nullable=False),
-        # log pi_old(y_t | x, y_<t): the behaviour policy under the student prompt.
-        pa.field("old_logprobs", pa.list_(pa.float32()), nullable=False),
+        # log pi_old(y_t | x, y_<t): the behaviour policy under the student prompt. Null when
+        # scoring skipped the behaviour pass (an on-policy update computes s_t itself).
+        pa.field("old_logprobs", pa.list_(pa.float32()), nullable=True),
         # log pi_T(y_t | x + hint, y_<t): the self-teacher under the privileged prompt.
         pa.field("teacher_logprobs", pa.list_(pa.float32()), nullable=True),
         pa.field("teacher_step", pa.int64(), nullable=False),

@@ -70,6 +70,11 @@ def update(
     from rlsd.train import TrainConfig
 
     remote = launcher == "pytorchjob"
+    if steps_per_round > 1 and scores is None:
+        raise ValueError(f"update: steps_per_round={steps_per_round} needs the behaviour "
+                         "policy's log-probs (a scores table): after the first optimizer step "
+                         "the update is off-policy. Without scoring (GRPO) use "
+                         "steps_per_round=1")
 
     def where(artifact):  # trainer pods read the tables from S3, a local torchrun from disk
         return remote_uri(artifact.uri) if remote else artifact.path

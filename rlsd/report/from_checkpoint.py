@@ -10,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import pyarrow as pa
+
 from rlsd import storage
 from rlsd.report.config import ReportConfig
 from rlsd.report.errors import ReportError
@@ -17,6 +19,7 @@ from rlsd.report.token_credit import RoundTables
 from rlsd.report.tokenizer import fetch_checkpoint_tokenizer
 from rlsd.report.training import build_training_report
 from rlsd.train.metrics import HISTORY_FILE, METRICS_FILE
+from rlsd.train.student_logprobs import STUDENT_LOGPROBS_FILE, fill_old_logprobs
 
 
 def checkpoint_metrics(checkpoint_uri: str) -> str:
@@ -27,6 +30,17 @@ def checkpoint_metrics(checkpoint_uri: str) -> str:
             return uri
     raise ReportError(f"the policy checkpoint at {checkpoint_uri} holds neither {HISTORY_FILE} "
                       f"nor {METRICS_FILE}: is it a checkpoint the trainer wrote?")
+
+
+def with_trainer_logprobs(scores: pa.Table, checkpoint_uri: str) -> pa.Table:
+    """``scores`` with the s_t the trainer recorded in ``checkpoint_uri`` filled in where
+    scoring skipped the behaviour pass (the on-policy default); unchanged otherwise."""
+    if scores.num_rows == 0 or scores["old_logprobs"].null_count == 0:
+        return scores
+    uri = storage.join(checkpoint_uri, STUDENT_LOGPROBS_FILE)
+    if not storage.exists(uri):
+        return scores  # the token view then says which log-probs are missing
+    return fill_old_logprobs(scores, storage.read_table(uri))
 
 
 def report_from_checkpoint(
@@ -54,6 +68,7 @@ def report_from_checkpoint(
     tables = None
     if given:
         read = [storage.read_table(t) for t in (rollouts, rewards, scores)]
+        read[2] = with_trainer_logprobs(read[2], checkpoint_uri)
         tables = [RoundTables(*read, label=round_label)]
     with tempfile.TemporaryDirectory(prefix="rlsd-report-tok-") as tmp:
         tokenizer = fetch_checkpoint_tokenizer(checkpoint_uri, Path(tmp)) if tables else None

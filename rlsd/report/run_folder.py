@@ -104,5 +104,10 @@ def load_round_tables(round_folder: RoundFolder) -> RoundTables:
         missing = sorted(set(TABLE_FILES) - set(round_folder.tables))
         raise ReportError(f"{round_folder.path} lacks {[TABLE_FILES[m] for m in missing]}")
     tables = {k: read_table(str(p)) for k, p in round_folder.tables.items()}
+    policy = round_folder.path / "policy"
+    if policy.is_dir():  # s_t the trainer kept when scoring skipped the behaviour pass
+        from rlsd.report.from_checkpoint import with_trainer_logprobs
+
+        tables["scores"] = with_trainer_logprobs(tables["scores"], str(policy))
     return RoundTables(tables["rollouts"], tables["rewards"], tables["scores"],
                        label=f"round {round_folder.index}")

@@ -33,6 +33,21 @@ def _step(folder: Path) -> int:
     return int(json.loads(state.read_text())["global_step"]) if state.exists() else 0
 
 
+def passes_label(with_teacher: bool, behaviour: bool) -> str:
+    return " + ".join(p for p, on in (("teacher", with_teacher), ("behaviour", behaviour)) if on)
+
+
+def load_processor_only(folder: Path):
+    """The tokenizer (or, for a VLM, the processor) of a model folder, without its weights."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from rlsd.models import is_vision_language_model, load_processor
+
+    if is_vision_language_model(AutoConfig.from_pretrained(folder)):
+        return load_processor(folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rlsd.score", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,11 +74,16 @@ def main(argv: list[str] | None = None) -> int:
             teacher_dir = check_model_folder(resolve_model(args.teacher)) if args.teacher \
                 else None
         dtype = "bfloat16" if use_bf16(cfg.dtype) else "float32"
+        separate = teacher_dir is not None and teacher_dir.resolve() != policy_dir.resolve()
         with phase("load"):
-            policy, processor = load_policy(policy_dir, dtype=dtype)
             teacher = teacher_processor = None
-            if teacher_dir is not None and teacher_dir.resolve() != policy_dir.resolve():
+            if separate:
                 teacher, teacher_processor = load_policy(teacher_dir, dtype=dtype)
+            if separate and not cfg.behaviour_logprobs:
+                # Only the separate teacher runs: the policy's tokenizer encodes its prompts.
+                policy, processor = None, load_processor_only(policy_dir)
+            else:
+                policy, processor = load_policy(policy_dir, dtype=dtype)
         with_teacher = needs_teacher_logprobs(args.algorithm)
         started = time.perf_counter()
         with phase("compute"):
@@ -79,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tokens = sum(table.column("response_length").to_pylist())
     print(f"score: {table.num_rows} responses, {tokens} tokens, "
-          f"{'teacher + behaviour' if with_teacher else 'behaviour only'} log-probs, "
+          f"{passes_label(with_teacher, cfg.behaviour_logprobs)} log-probs, "
           f"{tokens / max(elapsed, 1e-9):.0f} tokens/s -> {args.output}")
     return 0
 

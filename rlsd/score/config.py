@@ -23,6 +23,11 @@ class ScoreConfig:
         "help": "padded tokens per forward pass (rows x longest sequence)"})
     dtype: str = field(default="auto", metadata={
         "help": "auto (bf16 on GPU, fp32 on CPU), bf16 or fp32: match the trainer's numerics"})
+    behaviour_logprobs: bool = field(default=True, metadata={
+        "help": "also record the behaviour policy's log-probs (a second forward pass). Needed "
+                "when the update takes several optimizer steps per round; with one step the "
+                "update is on-policy and its own forward gives s_t, so the teacher pass is "
+                "RLSD's only extra work (the pipeline turns this off when steps_per_round = 1)"})
 
     def validate(self) -> None:
         if self.hint_source not in ("auto", "answer", "solution"):

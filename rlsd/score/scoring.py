@@ -68,7 +68,7 @@ def _logprobs_for(model: torch.nn.Module, prompts: list[EncodedPrompt], response
 
 
 def score_rollouts(
-    policy: torch.nn.Module,
+    policy: torch.nn.Module | None,
     processor: Any,
     rollouts: pa.Table,
     prompt_rows: Mapping[str, Mapping[str, Any]],
@@ -83,8 +83,16 @@ def score_rollouts(
 
     ``teacher=None`` uses ``policy`` as its own teacher (K = 0, the live policy, or the
     policy checkpoint that is also the frozen teacher this round). ``with_teacher=False``
-    (GRPO) records only the behaviour log-probs.
+    (GRPO) records only the behaviour log-probs; ``config.behaviour_logprobs=False`` only the
+    teacher's (``old_logprobs`` null). ``policy`` may be None when only a separate
+    ``teacher`` runs (behaviour log-probs off); ``processor`` still encodes the student prompts.
     """
+    if not (with_teacher or config.behaviour_logprobs):
+        raise ScoringError("nothing to score: no teacher log-probs for this algorithm and "
+                           "behaviour_logprobs is off")
+    if policy is None and (config.behaviour_logprobs or teacher is None):
+        raise ScoringError("scoring needs the policy model for the behaviour log-probs or as "
+                           "its own teacher")
     teacher = policy if teacher is None else teacher
     teacher_processor = processor if teacher_processor is None else teacher_processor
     if with_teacher and teacher is not policy:
@@ -99,7 +107,7 @@ def score_rollouts(
             raise ScoringError(f"rollout prompt {row['prompt_id']!r} sample "
                                f"{row['sample_index']}: token ids do not match their digest")
 
-    device = next(policy.parameters()).device
+    device = next(policy.parameters()).device if policy is not None else None
     pad_id = _tokenizer(processor).pad_token_id
     students: dict[str, EncodedPrompt] = {}
     teachers: dict[str, EncodedPrompt] = {}
@@ -120,9 +128,10 @@ def score_rollouts(
         for idx in batches:
             responses = [list(rows[i]["response_token_ids"]) for i in idx]
             student_prompts = [students[rows[i]["prompt_id"]] for i in idx]
-            for i, lp in zip(idx, _logprobs_for(policy, student_prompts, responses, pad_id, device),
-                             strict=True):
-                old[i] = lp
+            if config.behaviour_logprobs:
+                for i, lp in zip(idx, _logprobs_for(policy, student_prompts, responses, pad_id,
+                                                    device), strict=True):
+                    old[i] = lp
             if with_teacher:
                 teacher_prompts = [teachers[rows[i]["prompt_id"]] for i in idx]
                 teacher_pad = _tokenizer(teacher_processor).pad_token_id

@@ -36,6 +36,7 @@ from rlsd.train.loss import make_micro_batch, micro_batch_loss
 from rlsd.train.metrics import MetricsWriter, previous_history, reduce_weighted
 from rlsd.train.plan import plan_round
 from rlsd.train.samples import RoundData, RoundDataError, TrainSample, build_round_data
+from rlsd.train.student_logprobs import gather_and_write
 
 
 @dataclass
@@ -124,6 +125,12 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
     if not data.samples:
         raise RoundDataError("every group had equal rewards and filter_zero_groups is on: "
                              "nothing to train on this round")
+    if cfg.steps_per_round > 1 and not data.behaviour_logprobs:
+        raise RoundDataError(
+            f"steps_per_round={cfg.steps_per_round} needs the behaviour policy's log-probs: "
+            "after the first optimizer step the update is off-policy and the PPO ratio must "
+            "compare with the policy that sampled. Score the round with behaviour_logprobs on "
+            "(GRPO too), or train with steps_per_round=1")
     preflight_policy(inputs.policy)
     rank, world_size, local_rank = init_distributed()
     with phase("resolve"):
@@ -147,6 +154,9 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
         if rank == 0 else None
     M = plan.micro_batches_per_step
     record: dict[str, Any] = {}
+    # On-policy without behaviour log-probs: keep the trainer's own s_t for the report.
+    keep_student = algo.needs_teacher and not data.behaviour_logprobs
+    student: dict[tuple[str, int], tuple[list[int], list[float]]] = {}
     with phase("compute"):
         for step_plan in plan.steps:
             lam = algo.lam_at(global_step)
@@ -169,6 +179,11 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
                 # undo both so the step's gradient is the token-mean over the whole mini-batch.
                 engine.backward(loss * (world_size * M if real else 0.0))
                 engine.step()
+                if real and keep_student:
+                    for row, s in zip(mb.current_logprobs.float().cpu(), batch_samples,
+                                      strict=True):
+                        student[(s.prompt_id, s.sample_index)] = (
+                            s.response_ids, row[: len(s.response_ids)].tolist())
                 if real:
                     n = float(mb.batch.response_mask.sum())
                     weight_total += n
@@ -208,6 +223,8 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
     trainer_state = {"global_step": global_step, "round": int(state["round"]) + 1,
                      "algorithm": algo.algorithm}
     with phase("write"):
+        if keep_student:
+            gather_and_write(student, staging, rank, world_size)
         save_round_checkpoint(engine, processor, inputs.output, staging, trainer_state, rank,
                               world_size)
     return record

@@ -27,6 +27,9 @@ class MicroBatch:
     advantages: torch.Tensor  # [B] group advantages A_i
     old_logprobs: torch.Tensor | None  # [B, R]
     teacher_logprobs: torch.Tensor | None  # [B, R]
+    # Set by micro_batch_loss: the current policy's log-probs, detached ([B, R]); with one
+    # optimizer step per round these are the behaviour log-probs s_t.
+    current_logprobs: torch.Tensor | None = None
 
 
 def make_micro_batch(
@@ -66,6 +69,7 @@ def micro_batch_loss(
     """
     batch = mb.batch
     logprobs, entropy = response_logprobs(model, batch, with_entropy=True)
+    mb.current_logprobs = logprobs.detach()
     mask = batch.response_mask.bool()
     old = mb.old_logprobs.to(logprobs.device) if mb.old_logprobs is not None else logprobs.detach()
     teacher = mb.teacher_logprobs.to(logprobs.device) if mb.teacher_logprobs is not None else None

@@ -54,6 +54,9 @@ class RoundData:
     accuracy_mean: float
     zero_advantage_group_fraction: float
     filtered_samples: int
+    # Whether the scores carry the behaviour log-probs; without them the update is on-policy
+    # and its own first forward gives s_t (one optimizer step per round only).
+    behaviour_logprobs: bool = False
 
 
 def _require_columns(table: pa.Table, schema: pa.Schema, name: str) -> None:
@@ -108,13 +111,19 @@ def build_round_data(
                     f"scores do not match rollouts for prompt {key[0]!r} sample {key[1]}: the "
                     f"scored response tokens differ from the sampled ones (were the tables "
                     f"produced from different rollouts?)")
-            if len(s["old_logprobs"]) != len(tokens):
+            if s.get("old_logprobs") is not None and len(s["old_logprobs"]) != len(tokens):
                 raise RoundDataError(f"scores row prompt {key[0]!r} sample {key[1]} has "
                                      f"{len(s['old_logprobs'])} log-probs for {len(tokens)} tokens")
             if algo.needs_teacher and (s["teacher_logprobs"] is None
                                        or len(s["teacher_logprobs"]) != len(tokens)):
                 raise RoundDataError(f"scores row prompt {key[0]!r} sample {key[1]} lacks "
                                      f"teacher log-probs for every token")
+
+    with_old = {s.get("old_logprobs") is not None for s in sco.values()} if scores is not None \
+        else {False}
+    if len(with_old) > 1:
+        raise RoundDataError("the scores table has behaviour log-probs for some responses and "
+                             "not for others: score the round in one go, with or without them")
 
     # Group advantages need the G samples of a prompt side by side (design.md).
     counts = Counter(pid for pid, _ in roll)
@@ -143,7 +152,8 @@ def build_round_data(
             response_ids=list(row["response_token_ids"]),
             reward=float(rewards_t[i]),
             advantage=float(advantages[i]),
-            old_logprobs=list(s["old_logprobs"]) if s else None,
+            old_logprobs=list(s["old_logprobs"]) if s and s.get("old_logprobs") is not None
+            else None,
             teacher_logprobs=list(s["teacher_logprobs"]) if s and s["teacher_logprobs"] else None,
         ))
     accuracy = [float(rew[k]["accuracy"]) for k in keys]
@@ -154,4 +164,5 @@ def build_round_data(
         accuracy_mean=sum(accuracy) / len(accuracy),
         zero_advantage_group_fraction=zero_fraction,
         filtered_samples=len(keys) - len(samples),
+        behaviour_logprobs=with_old == {True},
     )

@@ -62,6 +62,11 @@ def test_run_local_small_runs_the_whole_pipeline(tmp_path):
         assert max(rollouts["response_length"].to_pylist()) <= 16
         scores = read_table(run_dir / "merge" / "round_scores")
         assert scores["response_digest"].to_pylist() == rollouts["response_digest"].to_pylist()
+        # One optimizer step per round: scoring ran the teacher pass only, and the on-policy
+        # update kept its own s_t for the report's token view.
+        assert scores["old_logprobs"].null_count == scores.num_rows
+        assert scores["teacher_logprobs"].null_count == 0
+        assert "student_logprobs.parquet" in {f.path for f in pointer.files}
 
         final = json.loads((run_dir / "evaluate-2" / "results" / "results.json").read_text())
         base = json.loads((run_dir / "evaluate" / "results" / "results.json").read_text())

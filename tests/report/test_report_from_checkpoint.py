@@ -143,3 +143,36 @@ def test_metrics_writer_carries_the_history_forward(tmp_path):
     assert [json.loads(line)["step"] for line in
             (tmp_path / "r1" / METRICS_FILE).read_text().splitlines()] == [2]
     assert previous_history(tmp_path / "nothing") is None
+
+
+def test_on_policy_scores_take_s_t_from_the_trainer(tmp_path, response_ids):
+    """Scoring skipped the behaviour pass: the report joins the s_t the trainer kept in the
+    checkpoint (student_logprobs.parquet) and shows the same weights as a full scoring."""
+    from rlsd.schemas import STUDENT_LOGPROBS_SCHEMA
+    from rlsd.train.student_logprobs import STUDENT_LOGPROBS_FILE
+
+    paths = _tables(tmp_path, response_ids)
+    full_out = tmp_path / "full.html"
+    report_from_checkpoint(str(_checkpoint(tmp_path / "a")), full_out, **paths)
+
+    scores = pa.parquet.read_table(paths["scores"]).to_pylist()
+    kept = [{"prompt_id": r["prompt_id"], "sample_index": r["sample_index"],
+             "response_digest": r["response_digest"], "logprobs": r["old_logprobs"]}
+            for r in scores]
+    for r in scores:
+        r["old_logprobs"] = None
+    write_table(pa.Table.from_pylist(scores, schema=SCORE_SCHEMA), paths["scores"])
+
+    ckpt = _checkpoint(tmp_path / "b")
+    lean_out = tmp_path / "lean.html"
+    missing = report_from_checkpoint(str(ckpt), lean_out, **paths, round_label="round 1")
+    assert missing["responses"] == 0  # no s_t anywhere: a note, not a failure
+    assert "have no behaviour/teacher log-probs" in lean_out.read_text()
+
+    write_table(pa.Table.from_pylist(kept, schema=STUDENT_LOGPROBS_SCHEMA),
+                str(ckpt / STUDENT_LOGPROBS_FILE))
+    counts = report_from_checkpoint(str(ckpt), lean_out, **paths)
+    assert counts["responses"] == 2
+    cards = [line for line in lean_out.read_text().splitlines() if 'data-w="' in line]
+    assert cards
+    assert cards == [line for line in full_out.read_text().splitlines() if 'data-w="' in line]

@@ -123,3 +123,55 @@ def test_grpo_without_scores_is_on_policy_grpo(tiny_model):
               for s in data.samples) / total
     ref.backward()
     torch.testing.assert_close(got, _grads(model), rtol=1e-3, atol=1e-6)
+
+
+def test_rlsd_without_behaviour_logprobs_is_on_policy_rlsd(tiny_model):
+    """Scoring skipped the behaviour pass: the trainer's own forward, detached, is s_t both
+    in the PPO ratio and in Δ_t = τ_t − s_t. The gradient equals the hand-written loss with
+    s_t computed separately, and the recorded s_t are those log-probs."""
+    model, tokenizer = tiny_model
+    roll, rew, sco = make_round(3, 4, seed=5, vocab=(10, len(tokenizer) - 10))
+    algo = AlgorithmConfig(algorithm="rlsd")
+    data = build_round_data(roll, rew, sco, algo)
+    _perturb_scores(model, data, seed=3)  # teacher log-probs near the model's own
+    for s in data.samples:
+        s.old_logprobs = None
+    lam = algo.lam_at(0)
+    total = sum(len(s.response_ids) for s in data.samples)
+
+    model.zero_grad()
+    mb = make_micro_batch(data.samples, tokenizer.pad_token_id)
+    assert mb.old_logprobs is None
+    loss, metrics = micro_batch_loss(model, mb, algo, lam, num_tokens=total)
+    loss.backward()
+    got = _grads(model)
+    assert metrics["ratio_mean"] == pytest.approx(1.0)
+
+    with torch.no_grad():
+        for j, s in enumerate(data.samples):
+            current = _sequence_logprobs(model, s.prompt_ids, s.response_ids)
+            torch.testing.assert_close(mb.current_logprobs[j, : len(s.response_ids)].double(),
+                                       current, rtol=0, atol=1e-5)
+            s.old_logprobs = current.tolist()
+    model.zero_grad()
+    _hand_loss(model, data.samples, algo, lam).backward()
+    expected = _grads(model)
+    assert expected.abs().max() > 1e-4
+    torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-6)
+
+
+def test_scores_with_and_without_behaviour_logprobs_do_not_mix(tiny_model):
+    from rlsd.train.samples import RoundDataError
+
+    roll, rew, sco = make_round(2, 2, seed=2)
+    rows = sco.to_pylist()
+    rows[0]["old_logprobs"] = None
+    mixed = type(sco).from_pylist(rows, schema=sco.schema)
+    with pytest.raises(RoundDataError, match="for some responses and not for others"):
+        build_round_data(roll, rew, mixed, AlgorithmConfig(algorithm="rlsd"))
+    for row in rows:
+        row["old_logprobs"] = None
+    data = build_round_data(roll, rew, type(sco).from_pylist(rows, schema=sco.schema),
+                            AlgorithmConfig(algorithm="rlsd"))
+    assert data.behaviour_logprobs is False
+    assert build_round_data(roll, rew, sco, AlgorithmConfig()).behaviour_logprobs is True

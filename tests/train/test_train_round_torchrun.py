@@ -120,6 +120,47 @@ def test_round_trains_saves_and_resumes(round_dir):
     metrics2 = [json.loads(line) for line in (r2 / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics2] == [3, 4]
     assert metrics2[0]["lambda"] == pytest.approx(0.5 * (1 - 2 / 60))
+    # The checkpoint carries the whole run's curves: round 1's steps, then round 2's.
+    history = [json.loads(line) for line in
+               (r2 / "metrics_history.jsonl").read_text().splitlines()]
+    assert [(m["step"], m["round"]) for m in history] == [(1, 0), (2, 0), (3, 1), (4, 1)]
+
+
+def test_on_policy_round_without_behaviour_pass(round_dir, tmp_path):
+    """Scoring with behaviour_logprobs=false records only the teacher's log-probs; the
+    one-step update uses its own forward as s_t and keeps it for the report. Those s_t equal
+    the behaviour log-probs a full scoring pass computes."""
+    d = round_dir
+    lean = tmp_path / "scores-teacher-only.parquet"
+    _ok([PY, "-m", "rlsd.score", "--policy", str(d / "policy"), "--rollouts",
+         str(d / "rollouts.parquet"), "--prompts", str(d / "data" / "train.parquet"),
+         "--output", str(lean), "--set", "behaviour_logprobs=false"])
+    full = {(r["prompt_id"], r["sample_index"]): r
+            for r in pq.read_table(d / "scores.parquet").to_pylist()}
+    rows = pq.read_table(lean).to_pylist()
+    assert all(r["old_logprobs"] is None for r in rows)
+    for r in rows:  # the teacher pass is the same pass either way
+        assert r["teacher_logprobs"] == pytest.approx(
+            full[(r["prompt_id"], r["sample_index"])]["teacher_logprobs"], abs=1e-5)
+
+    out = tmp_path / "policy"
+    base = ["--policy", str(d / "policy"), "--rollouts", str(d / "rollouts.parquet"),
+            "--rewards", str(d / "rewards.parquet"), "--scores", str(lean), "--output", str(out),
+            "--micro-batch-tokens", "256"]
+    result = _run([PY, "-m", "rlsd.train", *base, "--steps-per-round", "2"])
+    _one_line_error(result, "steps_per_round=2 needs the behaviour policy's log-probs")
+
+    _ok([PY, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+         str(_free_port()), "-m", "rlsd.train", *base, "--steps-per-round", "1"])
+    kept = pq.read_table(out / "student_logprobs.parquet").to_pylist()
+    trained = {(r["prompt_id"], r["sample_index"]) for r in rows}
+    assert {(r["prompt_id"], r["sample_index"]) for r in kept} == trained  # both ranks' rows
+    for r in kept:
+        expected = full[(r["prompt_id"], r["sample_index"])]
+        assert r["response_digest"] == expected["response_digest"]
+        assert r["logprobs"] == pytest.approx(expected["old_logprobs"], abs=1e-4)
+    metrics = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert metrics["ratio_mean"] == pytest.approx(1.0) and metrics["approx_kl"] == 0.0
 
 
 def _one_line_error(result: subprocess.CompletedProcess, needle: str) -> None:
