@@ -80,6 +80,53 @@ def padding_of(batches: list[tuple[int, int, int]]) -> dict:
             "padding_waste": 1 - real / computed if computed else 0.0, "batches": len(batches)}
 
 
+#: Paper-like length distributions for the padding analysis (no model needed): prompt and
+#: response lengths uniform in these ranges, as rows x micro-batch token budget.
+PADDING_SHAPES = ((256, 8192, (100, 300), (64, 4096)), (2048, 16384, (100, 300), (64, 4096)),
+                  (2048, 65536, (100, 300), (64, 4096)), (2048, 16384, (500, 1500), (64, 4096)))
+
+
+def _waste(P: list[int], R: list[int], groups: list[list[int]], layout: str) -> dict:
+    """Padding of ``groups`` in a batch layout of rlsd.sequences: packed right, the width is
+    the longest sequence; split, the longest prompt plus the longest response."""
+    from rlsd.sequences import PACKED_RIGHT
+
+    def width(g: list[int]) -> int:
+        if layout == PACKED_RIGHT:
+            return max(P[i] + R[i] for i in g)
+        return max(P[i] for i in g) + max(R[i] for i in g)
+
+    return padding_of([(len(g), width(g), sum(P[i] + R[i] for i in g)) for g in groups if g])
+
+
+def padding_at_shapes(world_size: int = 8) -> list[dict]:
+    """Padding waste of the scoring batches and the training micro-batches (with the trainer's
+    own plan over ``world_size`` ranks) for random lengths of realistic spread."""
+    import random
+
+    from rlsd.sequences import PACKED_RIGHT, SPLIT, token_budget_batches
+    from rlsd.train.plan import plan_round
+    from rlsd.train.samples import TrainSample
+
+    out = []
+    for rows, budget, (p_lo, p_hi), (r_lo, r_hi) in PADDING_SHAPES:
+        rng = random.Random(0)
+        P = [rng.randint(p_lo, p_hi) for _ in range(rows)]
+        R = [rng.randint(r_lo, r_hi) for _ in range(rows)]
+
+        scoring = token_budget_batches([p + r for p, r in zip(P, R, strict=True)], budget)
+        samples = [TrainSample(f"p{i}", 0, [1] * P[i], [1] * R[i], 0.0, 0.0, None, None)
+                   for i in range(rows)]
+        groups = [g for rank in range(world_size) for g in
+                  plan_round(samples, 1, world_size, rank, budget, seed=0).steps[0].micro_batches]
+        out.append({"rows": rows, "micro_batch_tokens": budget, "prompt_len": [p_lo, p_hi],
+                    "response_len": [r_lo, r_hi], "train_ranks": world_size,
+                    **{f"{stage}_padding_waste_{layout}": _waste(P, R, g, layout)["padding_waste"]
+                       for stage, g in (("scoring", scoring), ("training", groups))
+                       for layout in (PACKED_RIGHT, SPLIT)}})
+    return out
+
+
 def real_batch(args, model, processor):
     """Rollouts, rewards and prompt rows of a real sampled round (default policy)."""
 
@@ -145,7 +192,7 @@ def synthetic_batch(args, vocab: int):
 def measure_scoring(model, processor, rows, rollouts, dims, device, micro_batch_tokens):
     from rlsd.score import ScoreConfig
     from rlsd.score.scoring import score_rollouts
-    from rlsd.sequences import token_budget_batches
+    from rlsd.sequences import default_layout, token_budget_batches
 
     cfg = ScoreConfig(micro_batch_tokens=micro_batch_tokens)
     prompt_rows = {r["id"]: r for r in rows}
@@ -154,15 +201,13 @@ def measure_scoring(model, processor, rows, rollouts, dims, device, micro_batch_
     scores = score_rollouts(model, processor, rollouts, prompt_rows, cfg, progress=False)
     sync(device)
     seconds = time.perf_counter() - started
-    # Padding of the behaviour pass's batches (the teacher pass pads the same way).
+    # Padding of the student-prompt batches in this version's layout (teacher batches pad
+    # the same way).
     plen = rollouts["prompt_length"].to_pylist()
     rlen = rollouts["response_length"].to_pylist()
-    batches = []
-    for idx in token_budget_batches([p + r for p, r in zip(plen, rlen, strict=True)],
-                                    micro_batch_tokens):
-        width = max(plen[i] for i in idx) + max(rlen[i] for i in idx)
-        batches.append((len(idx), width, sum(plen[i] + rlen[i] for i in idx)))
-    pad = padding_of(batches)
+    groups = token_budget_batches([p + r for p, r in zip(plen, rlen, strict=True)],
+                                  micro_batch_tokens)
+    pad = {**_waste(plen, rlen, groups, default_layout()), "layout": default_layout()}
     tokens = 2 * pad["real_tokens"]  # behaviour + teacher pass (teacher prompts are longer)
     context = pad["real_tokens"] / len(plen)
     flops = 2 * pad["real_tokens"] * flops_per_token(dims, context, training=False)
@@ -284,6 +329,14 @@ def main(argv: list[str] | None = None) -> int:
     result["training"] = training
     print(f"training: {training['tokens_per_s']:.0f} tokens/s, MFU {training['mfu']:.1%} of the "
           f"measured peak, padding {training['padding_waste']:.1%}", flush=True)
+    result["padding_at_shapes"] = padding_at_shapes()
+    for row in result["padding_at_shapes"]:
+        print(f"padding at {row['rows']} rows, budget {row['micro_batch_tokens']}, prompts "
+              f"{row['prompt_len']}, responses {row['response_len']}: scoring "
+              f"{row['scoring_padding_waste_packed-right']:.1%} (split layout "
+              f"{row['scoring_padding_waste_split']:.1%}), training "
+              f"{row['training_padding_waste_packed-right']:.1%} (split "
+              f"{row['training_padding_waste_split']:.1%})")
     out = REPO / "bench" / "results" / f"throughput{'-' + args.tag if args.tag else ''}.json"
     out.write_text(json.dumps(result, indent=1))
     print(f"results: {out}")
