@@ -124,7 +124,8 @@ def ratios(s: dict) -> dict:
 
 
 def print_table(summaries: dict) -> None:
-    print(f"\n{'algorithm':<15} {'stage':<8} {'wall s':>8} {'compute s':>10} {'share':>6} "
+    print("\nstage rows: the last repeat; ROUND rows: the mean over repeats")
+    print(f"{'algorithm':<15} {'stage':<8} {'wall s':>8} {'compute s':>10} {'share':>6} "
           f"{'peak MiB':>9}")
     for algo, s in summaries.items():
         for st in s["stages"]:
