@@ -89,6 +89,7 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
                   pipeline_root=options.pipeline_root)
     def rlsd_pipeline(
         model: str = "default",
+        resume_from: str = "",
         data_source: str = "synthetic",
         synthetic_difficulty: int = 1,
         synthetic_size: int = 100,
@@ -112,7 +113,7 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
         eval_temperature: float = 0.0,
         seed: int = 0,
     ) -> PipelineOutputs:
-        base = light(comps["base_model"](model=model), "base model")
+        base = light(comps["base_model"](model=model, resume_from=resume_from), "base model")
         data = light(comps["data_prep"](
             source=data_source, synthetic_difficulty=synthetic_difficulty,
             synthetic_n=synthetic_size, seed=seed), "data prep")

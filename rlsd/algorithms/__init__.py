@@ -30,6 +30,7 @@ from rlsd.algorithms.token_credit import (
     rlsd_weights,
     self_distillation_delta,
     token_advantages,
+    uses_group_advantage,
 )
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "informative_sample_mask",
     "kl_penalty_k3",
     "needs_teacher_logprobs",
+    "uses_group_advantage",
     "policy_loss",
     "register_token_advantage",
     "rlsd_lambda",

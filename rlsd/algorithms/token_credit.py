@@ -101,11 +101,13 @@ TokenAdvantageFn = Callable[[TokenCreditInputs], torch.Tensor]
 
 @dataclass(frozen=True)
 class TokenAdvantageEstimator:
-    """A registered token-advantage rule: its name, function, and whether it reads logprobs."""
+    """A registered token-advantage rule: its name, function, whether it reads logprobs, and
+    whether it reads the group advantage A_i (which needs G >= 2 samples per prompt)."""
 
     name: str
     fn: TokenAdvantageFn
     needs_logprobs: bool
+    uses_group_advantage: bool = True
 
 
 #: name -> estimator; add entries with :func:`register_token_advantage`.
@@ -113,12 +115,13 @@ TOKEN_ADVANTAGES: dict[str, TokenAdvantageEstimator] = {}
 
 
 def register_token_advantage(
-    name: str, *, needs_logprobs: bool = False
+    name: str, *, needs_logprobs: bool = False, uses_group_advantage: bool = True
 ) -> Callable[[TokenAdvantageFn], TokenAdvantageFn]:
     """Decorator registering ``fn(inputs) -> Tensor[B, T]`` as the estimator ``name``.
 
     ``needs_logprobs``: the estimator reads Δ, so callers must pass student and teacher
-    logprobs (and the pipeline must run teacher scoring).
+    logprobs (and the pipeline must run teacher scoring). ``uses_group_advantage``: it reads
+    A_i, which is 0 for every response of a group of one (the trainer refuses G = 1).
     """
     if not isinstance(name, str) or not name:
         raise AlgorithmInputError(f"estimator name must be a non-empty string, got {name!r}")
@@ -126,7 +129,8 @@ def register_token_advantage(
     def decorate(fn: TokenAdvantageFn) -> TokenAdvantageFn:
         if name in TOKEN_ADVANTAGES:
             raise AlgorithmInputError(f"token-advantage estimator '{name}' is already registered")
-        TOKEN_ADVANTAGES[name] = TokenAdvantageEstimator(name, fn, needs_logprobs)
+        TOKEN_ADVANTAGES[name] = TokenAdvantageEstimator(name, fn, needs_logprobs,
+                                                         uses_group_advantage)
         return fn
 
     return decorate
@@ -140,6 +144,11 @@ def get_token_advantage_estimator(algorithm: str) -> TokenAdvantageEstimator:
         raise AlgorithmInputError(
             f"unknown algorithm {algorithm!r}; valid: {sorted(TOKEN_ADVANTAGES)}"
         ) from None
+
+
+def uses_group_advantage(algorithm: str) -> bool:
+    """Whether ``algorithm`` reads the group advantage A_i (OPSD and OPD do not)."""
+    return get_token_advantage_estimator(algorithm).uses_group_advantage
 
 
 def needs_teacher_logprobs(algorithm: str) -> bool:
@@ -317,13 +326,14 @@ def rlsd_token_advantages(inputs: TokenCreditInputs) -> torch.Tensor:
     return a * ((1.0 - inputs.lam) + inputs.lam * w)
 
 
-@register_token_advantage("opsd", needs_logprobs=True)
+@register_token_advantage("opsd", needs_logprobs=True, uses_group_advantage=False)
 def opsd_token_advantages(inputs: TokenCreditInputs) -> torch.Tensor:
     """OPSD (privileged self-teacher) and OPD (separate teacher): Â_t = Δ_t."""
     return inputs.delta()
 
 
-register_token_advantage("opd", needs_logprobs=True)(opsd_token_advantages)
+register_token_advantage("opd", needs_logprobs=True, uses_group_advantage=False)(
+    opsd_token_advantages)
 
 
 @register_token_advantage("grpo+opsd", needs_logprobs=True)

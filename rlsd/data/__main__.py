@@ -2,7 +2,7 @@
 
 With no settings it prepares the built-in synthetic arithmetic task. Settings are the fields
 of :class:`rlsd.data.DataConfig` (``--source gsm8k``, ``--config file.yaml``,
-``--set name=value``). Exit status 2 with one ``ConfigError:``/``DataError:`` line on stderr
+``--set name=value``). Exit status 2 with one ``rlsd.data: error:`` line on stderr
 when the settings or the data are unusable; rejects are written before a reject-fraction
 failure.
 """
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = prepare(config)
         write_outputs(result, args.output)
     except (ConfigError, DataError) as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"rlsd.data: error: {exc}", file=sys.stderr)
         return 2
     print(one_line_summary(result, args.output))
     return 0

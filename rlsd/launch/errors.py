@@ -6,6 +6,7 @@ failed) or :class:`LaunchTimeout`; :class:`LaunchError` catches everything from 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from rlsd.config import ConfigError
@@ -81,13 +82,43 @@ class PyTorchJobFailed(TrainingFailed):
         super().__init__(text, log_tail)
 
 
+def worker_failure(log_tail: Sequence[str]) -> str | None:
+    """The first failed worker in torchrun's failure summary, in words: e.g. "rank 1 was
+    killed by SIGKILL (out of memory, or stopped from outside)"; None if there is none."""
+    import signal
+
+    lines = list(log_tail)
+    # torchrun lists every failed rank; its "Root Cause" entry is the one that failed first
+    # (the others are the ranks it then stopped with SIGTERM).
+    root = next((i for i, line in enumerate(lines) if "Root Cause" in line), None)
+    if root is not None:
+        lines = lines[root:]
+    rank = None
+    for line in lines:
+        if match := re.search(r"^\s*rank\s*:\s*(\d+)", line):
+            rank = match.group(1)
+        elif (match := re.search(r"^\s*exitcode\s*:\s*(-?\d+)", line)) and rank is not None:
+            code = int(match.group(1))
+            if code < 0:
+                try:
+                    name = signal.Signals(-code).name
+                except ValueError:
+                    name = f"signal {-code}"
+                why = " (out of memory, or stopped from outside)" if name == "SIGKILL" else ""
+                return f"rank {rank} was killed by {name}{why}"
+            return f"rank {rank} exited with code {code}"
+    return None
+
+
 class LocalTrainingFailed(TrainingFailed):
     """The local ``torchrun`` process exited with a non-zero code."""
 
     def __init__(self, command: Sequence[str], exit_code: int, log_tail: Sequence[str] = ()) -> None:
         self.command, self.exit_code = list(command), exit_code
-        super().__init__(f"local training exited with code {exit_code}: {' '.join(command)}",
-                         log_tail)
+        self.worker = worker_failure(log_tail)
+        reason = f" ({self.worker})" if self.worker else ""
+        super().__init__(f"local training exited with code {exit_code}{reason}: "
+                         f"{' '.join(command)}", log_tail)
 
 
 class LaunchTimeout(LaunchError):

@@ -21,9 +21,10 @@ from rlsd.algorithms import TOKEN_ADVANTAGES, needs_teacher_logprobs
 from rlsd.config import ConfigError, add_config_args, config_from_args
 from rlsd.models import ModelError, check_model_folder, load_policy, resolve_model
 from rlsd.phases import phase
+from rlsd.schemas import ROLLOUT_SCHEMA
 from rlsd.score.config import ScoreConfig
 from rlsd.score.scoring import ScoringError, score_rollouts
-from rlsd.storage import read_table, write_table
+from rlsd.storage import conform_table, read_table, write_table
 from rlsd.storage.errors import StorageError
 from rlsd.train.engine import use_bf16
 
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg.teacher_hint = False
         # Read and check everything cheap before loading any model.
         with phase("read"):
-            rollouts = read_table(args.rollouts)
+            # The wrong table in the wrong place is named here, before any model loads.
+            rollouts = conform_table(read_table(args.rollouts), ROLLOUT_SCHEMA, args.rollouts)
             prompts = {r["id"]: r for r in read_table(args.prompts).to_pylist()}
         with phase("resolve"):
             policy_dir = check_model_folder(resolve_model(args.policy))

@@ -23,6 +23,8 @@ import dataclasses
 import functools
 import logging
 import os
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
@@ -205,12 +207,23 @@ def s3_client(settings: TransferSettings | None = None) -> Any:
     return _client(_env_key(), settings or DEFAULT_SETTINGS)
 
 
+def missing_profile_message(exc: Any, uri: str) -> str:
+    return (f"AWS_PROFILE names the profile {exc.kwargs.get('profile')!r}, which is not in the "
+            f"AWS config files (accessing {uri}): set a profile that exists, or unset "
+            f"AWS_PROFILE and set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
+
+
 def frozen_credentials(uri: str) -> Any:
     """Resolve credentials through botocore's chain; :class:`CredentialsError` if there are none.
 
     pyarrow gets these same credentials so that both halves accept exactly the same setups.
     """
-    creds = boto_session().get_credentials()
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        creds = boto_session().get_credentials()
+    except ProfileNotFound as exc:
+        raise CredentialsError(missing_profile_message(exc, uri)) from None
     if creds is None:
         raise CredentialsError(missing_credentials_message(uri))
     frozen = creds.get_frozen_credentials()
@@ -251,6 +264,7 @@ def s3_filesystem(uri: str, settings: TransferSettings | None = None) -> pyarrow
     }
     endpoint = endpoint_url()
     if endpoint:
+        check_reachable(endpoint, uri, settings)
         kwargs["endpoint_override"], kwargs["scheme"] = split_endpoint(endpoint)
         kwargs["region"] = kwargs["region"] or "us-east-1"
         kwargs["force_virtual_addressing"] = False  # path-style, as for boto3 above
@@ -258,6 +272,38 @@ def s3_filesystem(uri: str, settings: TransferSettings | None = None) -> pyarrow
     if ca_bundle and kwargs.get("scheme", "https") == "https":
         kwargs["tls_ca_file_path"] = ca_bundle
     return pafs.S3FileSystem(**kwargs)
+
+
+_reachable: set[str] = set()
+
+
+def check_reachable(endpoint: str, uri: str, settings: TransferSettings | None = None,
+                    attempts: int = 4) -> None:
+    """Fail in seconds, with a clear message, when nothing listens at a custom endpoint.
+
+    pyarrow's retry loop spends about a minute on an endpoint that refuses every connection
+    before it reports one; boto3's gives up in about six seconds. Both still retry failures
+    during an operation. The first success per endpoint is remembered for the process.
+    """
+    if endpoint in _reachable:
+        return
+    settings = settings or DEFAULT_SETTINGS
+    parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    delay, last = 0.5, None
+    for attempt in range(attempts):
+        try:
+            with socket.create_connection((parts.hostname or "", port),
+                                          timeout=settings.connect_timeout):
+                _reachable.add(endpoint)
+                return
+        except OSError as exc:
+            last = exc
+            if attempt + 1 < attempts:
+                time.sleep(delay)
+                delay *= 2
+    raise StorageError(f"cannot reach the S3 endpoint {endpoint} for {uri}: check "
+                       f"AWS_ENDPOINT_URL and the network ({last})")
 
 
 def bucket_exists(bucket: str, client: Any | None = None) -> bool:
@@ -276,17 +322,31 @@ def translate(exc: BaseException, uri: str, client: Any | None = None,
     """The :class:`StorageError` for a botocore exception, or None when it is not one."""
     from botocore.exceptions import (
         ClientError,
+        EndpointConnectionError,
+        HTTPClientError,
         NoCredentialsError,
         PartialCredentialsError,
+        ProfileNotFound,
     )
     from botocore.exceptions import ConnectionError as BotoConnectionError
 
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return CredentialsError(missing_credentials_message(uri))
-    if isinstance(exc, BotoConnectionError):
+    if isinstance(exc, ProfileNotFound):
+        return CredentialsError(missing_profile_message(exc, uri))
+    endpoint = endpoint_url() or "(AWS default)"
+    if isinstance(exc, EndpointConnectionError):
         return StorageError(
-            f"cannot reach the S3 endpoint {endpoint_url() or '(AWS default)'} for {uri}: "
-            f"check AWS_ENDPOINT_URL and the network ({type(exc).__name__})"
+            f"cannot reach the S3 endpoint {endpoint} for {uri}: check AWS_ENDPOINT_URL and "
+            f"the network ({type(exc).__name__})"
+        )
+    if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+        # Retried (TransferSettings.max_attempts) and still failing: dropped or reset
+        # connections, or answers that never came within the read timeout.
+        return StorageError(
+            f"the connection to the S3 endpoint {endpoint} kept failing for {uri}, after "
+            f"retries ({type(exc).__name__}): check the network, the endpoint's health and "
+            f"the timeouts (TransferSettings)"
         )
     if not isinstance(exc, ClientError):
         return None

@@ -89,7 +89,8 @@ def save_round_checkpoint(
         (staging / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=2))
     _barrier(world_size)
     metadata = {"kind": "policy", "round": trainer_state["round"],
-                "step": trainer_state["global_step"], "algorithm": trainer_state.get("algorithm")}
+                "step": trainer_state["global_step"], "algorithm": trainer_state.get("algorithm"),
+                "parent": trainer_state.get("parent")}
     if not is_s3(output):
         if rank == 0:
             write_manifest(output, metadata)  # hashes every file, then writes manifest.json

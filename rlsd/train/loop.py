@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from rlsd.train.engine import build_engine, init_distributed, on_gpu
 from rlsd.train.loss import make_micro_batch, micro_batch_loss
 from rlsd.train.metrics import MetricsWriter, previous_history, reduce_weighted
 from rlsd.train.plan import plan_round
+from rlsd.train.resume import finished_round
 from rlsd.train.samples import RoundData, RoundDataError, TrainSample, build_round_data
 from rlsd.train.student_logprobs import gather_and_write
 
@@ -132,6 +134,13 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
             "compare with the policy that sampled. Score the round with behaviour_logprobs on "
             "(GRPO too), or train with steps_per_round=1")
     preflight_policy(inputs.policy)
+    done = finished_round(inputs.policy, inputs.output)
+    if done is not None:  # every rank sees the same folder: all return before any collective
+        if os.environ.get("RANK", "0") == "0":
+            print(f"train: round {done.metadata.get('round')} (step {done.metadata.get('step')}) "
+                  f"is already complete and verified at {inputs.output}; not recomputed",
+                  flush=True)
+        return {}
     rank, world_size, local_rank = init_distributed()
     with phase("resolve"):
         policy_dir = _resolve_policy(inputs.policy, local_rank, world_size)
@@ -153,6 +162,10 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
     writer = MetricsWriter(staging, cfg.tensorboard, previous_history(policy_dir)) \
         if rank == 0 else None
     M = plan.micro_batches_per_step
+    if rank == 0:
+        print(f"train: starting round {int(state['round']) + 1}, {len(data.samples)} samples, "
+              f"{cfg.steps_per_round} optimizer step(s) x {M} micro-batch(es) on {world_size} "
+              f"rank(s), from step {global_step}", flush=True)
     record: dict[str, Any] = {}
     # On-policy without behaviour log-probs: keep the trainer's own s_t for the report.
     keep_student = algo.needs_teacher and not data.behaviour_logprobs
@@ -221,7 +234,7 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
             writer.close()
 
     trainer_state = {"global_step": global_step, "round": int(state["round"]) + 1,
-                     "algorithm": algo.algorithm}
+                     "algorithm": algo.algorithm, "parent": inputs.policy}
     with phase("write"):
         if keep_student:
             gather_and_write(student, staging, rank, world_size)

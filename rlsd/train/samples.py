@@ -19,6 +19,7 @@ from rlsd.algorithms import (
     AlgorithmConfig,
     group_advantages,
     informative_sample_mask,
+    uses_group_advantage,
     zero_advantage_fraction,
 )
 from rlsd.schemas import REWARD_SCHEMA, ROLLOUT_SCHEMA, SCORE_SCHEMA, response_digest
@@ -134,6 +135,11 @@ def build_round_data(
         raise RoundDataError(f"uneven groups: prompt {odd!r} has {counts[odd]} samples, "
                              f"most prompts have {size}")
     group_size = sizes.pop()
+    if group_size == 1 and uses_group_advantage(algo.algorithm):
+        raise RoundDataError(
+            f"one sample per prompt (G = 1): the group advantage A_i = (r_i - mean r) / std "
+            f"is 0 for every response, so {algo.algorithm} would learn nothing. Sample G >= 2 "
+            f"responses per prompt (samples_per_prompt; the paper uses 8)")
     keys = sorted(roll)
     rewards_t = torch.tensor([float(rew[k]["reward"]) for k in keys], dtype=torch.float64)
     advantages = group_advantages(rewards_t, group_size, scale_by_std=algo.scale_by_std)

@@ -52,7 +52,7 @@ def test_too_many_rejects_exit_2_with_one_line_and_rejects_on_disk(tmp_path):
     proc = _run("--output", str(out), "--source", str(data))
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "DataError: 5 of 20 rows (25.0%) rejected, above max_reject_fraction=0.05; first "
+        "rlsd.data: error: 5 of 20 rows (25.0%) rejected, above max_reject_fraction=0.05; first "
         f"reasons: empty answer (5); see rejects at {out / 'rejects.jsonl'}")
     assert len((out / "rejects.jsonl").read_text().splitlines()) == 5
     assert not (out / "train.parquet").exists()
@@ -61,4 +61,4 @@ def test_too_many_rejects_exit_2_with_one_line_and_rejects_on_disk(tmp_path):
 def test_a_bad_setting_is_one_config_error(tmp_path):
     proc = _run("--output", str(tmp_path), "--synthetic-difficulty", "7")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "ConfigError: setting 'synthetic_difficulty' must be in 1..5, got 7"
+    assert proc.stderr.strip() == "rlsd.data: error: setting 'synthetic_difficulty' must be in 1..5, got 7"

@@ -8,6 +8,7 @@ writes (~2.7 GB with the DeepSpeed state) is removed afterwards.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 from components._shared.model_pointer import KIND_CHECKPOINT, read_pointer
 from pipeline.run_local import comparison_report
 from rlsd.storage import read_table, verify_manifest
+from tests.pipeline.test_pipeline_kubernetes import FAKE_KEY_ID, FAKE_SECRET
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,10 +36,22 @@ def test_comparison_report_lists_every_metric():
 def test_run_local_small_runs_the_whole_pipeline(tmp_path):
     root = tmp_path / "run"
     try:
+        # Known fake credentials in the environment: none may reach a log, report or artifact.
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": FAKE_KEY_ID,
+               "AWS_SECRET_ACCESS_KEY": FAKE_SECRET, "KFP_TOKEN": FAKE_SECRET}
         done = subprocess.run([sys.executable, "-m", "pipeline.run_local", "--small",
                                "--root", str(root)], cwd=REPO, capture_output=True, text=True,
-                              timeout=900)
+                              timeout=900, env=env)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        for text in (done.stdout, done.stderr):
+            assert FAKE_KEY_ID not in text and FAKE_SECRET not in text
+        scanned = 0
+        for path in root.rglob("*"):
+            if path.is_file() and path.stat().st_size < 50 * 2**20:  # weights hold no text
+                data = path.read_bytes()
+                assert FAKE_KEY_ID.encode() not in data and FAKE_SECRET.encode() not in data, path
+                scanned += 1
+        assert scanned > 20  # logs of every task, tables, reports, pointers, metrics
         assert f"table:         {root / 'report.md'}" in done.stdout
         report = (root / "report.md").read_text()
         assert "| pass@1 |" in report and "base vs final policy (1 round(s))" in report

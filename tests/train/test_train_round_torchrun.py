@@ -115,7 +115,7 @@ def test_round_trains_saves_and_resumes(round_dir):
     # Round 2 starts from round 1's output: Adam continues (step 2 -> 4), λ keeps decaying.
     _train(r1, d, r2)
     state = json.loads((r2 / "trainer_state.json").read_text())
-    assert state == {"global_step": 4, "round": 1, "algorithm": "rlsd"}
+    assert state == {"global_step": 4, "round": 1, "algorithm": "rlsd", "parent": str(r1)}
     assert _adam_step(r2, 0) == 4
     metrics2 = [json.loads(line) for line in (r2 / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics2] == [3, 4]

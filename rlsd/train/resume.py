@@ -1,0 +1,55 @@
+"""Never recompute a finished round: if ``--output`` already holds the complete, verified
+checkpoint this round would write (same starting policy, next round number), the trainer
+returns it instead of training again. A retried pipeline step or a re-run command after a
+crash therefore resumes where the last complete round ended; an output that holds some other
+complete checkpoint is refused, so nothing already written is overwritten by mistake.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rlsd import storage
+from rlsd.storage import IntegrityError, Manifest, NotFoundError, StorageError
+from rlsd.train.samples import RoundDataError
+
+TRAINER_STATE = "trainer_state.json"
+
+
+def starting_state(policy_ref: str) -> dict[str, Any]:
+    """The trainer state of the policy a round starts from: a checkpoint's
+    ``trainer_state.json`` (local or ``s3://``), or round -1, step 0 for a base model."""
+    if policy_ref == "default" or ("://" not in policy_ref and not storage.exists(policy_ref)):
+        return {"global_step": 0, "round": -1}  # "default" or a hub id
+    uri = storage.join(policy_ref, TRAINER_STATE)
+    try:
+        return json.loads(storage.read_bytes(uri))
+    except NotFoundError:
+        return {"global_step": 0, "round": -1}
+
+
+def finished_round(policy_ref: str, output: str) -> Manifest | None:
+    """The manifest of ``output`` when it already holds this round's complete checkpoint
+    (trained from ``policy_ref``, sizes verified), else None (train). Raises
+    :class:`RoundDataError` when ``output`` holds a complete checkpoint of another round or
+    another starting policy."""
+    try:
+        manifest = storage.read_manifest(output)
+    except (NotFoundError, IntegrityError):
+        return None  # nothing there, or an incomplete upload: train (and overwrite it)
+    except StorageError as exc:
+        raise RoundDataError(f"cannot read the output folder {output}: {exc}") from exc
+    meta = manifest.metadata
+    expected = int(starting_state(policy_ref).get("round", -1)) + 1
+    if meta.get("kind") != "policy" or meta.get("round") != expected \
+            or meta.get("parent") not in (None, policy_ref):
+        raise RoundDataError(
+            f"{output} already holds a complete checkpoint (round {meta.get('round')}, step "
+            f"{meta.get('step')}, trained from {meta.get('parent', 'an unknown policy')}), not "
+            f"round {expected} from {policy_ref}: choose another --output or remove it first")
+    try:
+        storage.verify_manifest(output)
+    except (IntegrityError, StorageError):
+        return None  # damaged since: train again
+    return manifest
