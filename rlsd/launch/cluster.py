@@ -231,6 +231,11 @@ class PyTorchJobLauncher:
             if problem:
                 text += f"\nmaster pod: {problem}"
             raise LaunchTimeout(text + "\nthe job was deleted", relay.tail) from None
+        except PyTorchJobFailed as exc:
+            # Deleted from outside while it ran: the reason, with the master's last lines.
+            follower.stop()
+            raise PyTorchJobFailed(name, namespace, exc.reason, exc.message, exc.pod_problem,
+                                   relay.tail) from None
         except BaseException:
             # Interrupted or the API failed: do not leave a job holding GPUs behind.
             follower.stop()

@@ -27,6 +27,11 @@ API_VERSION = f"{GROUP}/{VERSION}"
 CONTAINER_NAME = "pytorch"
 PORT_NAME = "pytorchjob-port"  # the port the operator looks up for MASTER_PORT
 SHM_VOLUME = "dshm"
+SCRATCH_VOLUME = "scratch"
+#: Where a read-only image's process writes: the /tmp emptyDir (caches, downloads, staging).
+SCRATCH_ENV = {"HOME": "/tmp/home", "RLSD_CACHE": "/tmp/rlsd-cache",
+               "TORCH_EXTENSIONS_DIR": "/tmp/torch_extensions", "HF_HOME": "/tmp/hf",
+               "TRITON_CACHE_DIR": "/tmp/triton", "XDG_CACHE_HOME": "/tmp/cache"}
 
 LABEL_APP = "app.kubernetes.io/name"
 LABEL_COMPONENT = "app.kubernetes.io/component"
@@ -77,7 +82,9 @@ def container_command(spec: PyTorchJobSpec) -> tuple[list[str], list[str]]:
 
 
 def _env(spec: PyTorchJobSpec, environ: Mapping[str, str]) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [{"name": k, "value": str(v)} for k, v in spec.env.items()]
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in SCRATCH_ENV.items()
+                                 if k not in spec.env and k not in spec.forward_env]
+    env += [{"name": k, "value": str(v)} for k, v in spec.env.items()]
     for name in spec.forward_env:
         if name in environ and name not in spec.env:
             env.append({"name": name, "value": environ[name]})
@@ -113,7 +120,12 @@ def _pod_template(spec: PyTorchJobSpec, labels: dict[str, str],
         "env": _env(spec, environ),
         "ports": [{"name": PORT_NAME, "containerPort": spec.master_port, "protocol": "TCP"}],
         "resources": _resources(spec),
-        "volumeMounts": [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}],
+        "volumeMounts": [{"name": SHM_VOLUME, "mountPath": "/dev/shm"},
+                         {"name": SCRATCH_VOLUME, "mountPath": "/tmp"}],
+        # Least privilege: no new privileges, no Linux capabilities, a read-only image.
+        "securityContext": {"allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": spec.read_only_root_filesystem,
+                            "capabilities": {"drop": ["ALL"]}},
     }
     if spec.s3_secret and not spec.s3_secret_keys:
         container["envFrom"] = [{"secretRef": {"name": spec.s3_secret}}]
@@ -122,8 +134,15 @@ def _pod_template(spec: PyTorchJobSpec, labels: dict[str, str],
     pod_spec: dict[str, Any] = {
         "containers": [container],
         "volumes": [{"name": SHM_VOLUME,
-                     "emptyDir": {"medium": "Memory", "sizeLimit": spec.shm_size}}],
+                     "emptyDir": {"medium": "Memory", "sizeLimit": spec.shm_size}},
+                    {"name": SCRATCH_VOLUME,
+                     "emptyDir": {"sizeLimit": spec.scratch_size} if spec.scratch_size else {}}],
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
     }
+    if spec.run_as_user is not None:
+        pod_spec["securityContext"].update({
+            "runAsNonRoot": True, "runAsUser": spec.run_as_user,
+            "runAsGroup": spec.run_as_user, "fsGroup": spec.run_as_user})
     if spec.service_account:
         pod_spec["serviceAccountName"] = spec.service_account
     if spec.node_selector:

@@ -123,6 +123,14 @@ class PyTorchJobSpec:
     round_index: int = field(default=0, metadata=_help("RLSD round: names and labels the job"))
     master_port: int = field(default=23456, metadata=_help(
         "rendezvous port (the operator's pytorchjob-port)"))
+    run_as_user: int | None = field(default=1000, metadata=_help(
+        "UID the training containers run as (runAsNonRoot; the trainer image's user); "
+        "none: the image's own user, which may be root"))
+    read_only_root_filesystem: bool = field(default=True, metadata=_help(
+        "mount the image read-only; the process writes only to /tmp (an emptyDir holding the "
+        "caches, the downloaded policy and the checkpoint staging) and /dev/shm"))
+    scratch_size: str = field(default="", metadata=_help(
+        "sizeLimit of the /tmp emptyDir (e.g. 200Gi); empty: no limit"))
 
     def validate(self) -> None:
         """Raise :class:`PyTorchJobSpecError` naming the first invalid setting."""
@@ -160,7 +168,11 @@ class PyTorchJobSpec:
                     "operator, value, effect, tolerationSeconds)")
 
     def _validate_quantities(self) -> None:
-        for name in ("cpu", "memory", "cpu_limit", "memory_limit", "shm_size"):
+        if self.run_as_user is not None and (isinstance(self.run_as_user, bool)
+                                             or int(self.run_as_user) < 1):
+            raise PyTorchJobSpecError(f"run_as_user must be a non-root UID (>= 1) or none, "
+                                      f"got {self.run_as_user!r}")
+        for name in ("cpu", "memory", "cpu_limit", "memory_limit", "shm_size", "scratch_size"):
             value = getattr(self, name)
             if (value or name in ("cpu", "memory", "shm_size")) and not is_quantity(value):
                 raise PyTorchJobSpecError(

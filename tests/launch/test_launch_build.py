@@ -18,6 +18,7 @@ from rlsd.launch import (
     pod_name,
 )
 from rlsd.launch.naming import is_dns1035_label, label_value
+from rlsd.launch.pytorchjob import SCRATCH_ENV
 from rlsd.launch.quantity import parse_quantity
 from tests.launch.k8s_reference import crd_validator_or_skip
 
@@ -79,6 +80,25 @@ def test_label_value_is_valid() -> None:
 
 # -- topology and resources ----------------------------------------------------------------
 
+def _own_env(body) -> list[dict]:
+    """The container's env without the scratch locations every pod gets."""
+    return [e for e in _container(body).get("env", []) if e["name"] not in SCRATCH_ENV]
+
+
+def test_root_user_and_writable_image_only_when_asked() -> None:
+    pod = build_pytorchjob(_spec(run_as_user=None, read_only_root_filesystem=False,
+                                 scratch_size="200Gi"))["spec"]["pytorchReplicaSpecs"]["Master"]
+    assert pod["template"]["spec"]["securityContext"] == {
+        "seccompProfile": {"type": "RuntimeDefault"}}
+    container = pod["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is False
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert pod["template"]["spec"]["volumes"][1] == {"name": "scratch",
+                                                     "emptyDir": {"sizeLimit": "200Gi"}}
+    with pytest.raises(PyTorchJobSpecError, match="run_as_user must be a non-root UID"):
+        build_pytorchjob(_spec(run_as_user=0))
+
+
 def test_three_nodes_of_eight_gpus() -> None:
     body = build_pytorchjob(_spec(nodes=3, gpus_per_node=8, namespace="team-a"))
     assert body["apiVersion"] == "kubeflow.org/v1" and body["kind"] == "PyTorchJob"
@@ -100,10 +120,21 @@ def test_three_nodes_of_eight_gpus() -> None:
                                           "limits": {"memory": "64Gi", "nvidia.com/gpu": "8"}}
         assert container["ports"] == [{"name": "pytorchjob-port", "containerPort": 23456,
                                        "protocol": "TCP"}]
-        assert container["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
+        assert container["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"},
+                                             {"name": "scratch", "mountPath": "/tmp"}]
         pod = replicas[rtype]["template"]
-        assert pod["spec"]["volumes"] == [{"name": "dshm", "emptyDir": {
-            "medium": "Memory", "sizeLimit": "16Gi"}}]
+        assert pod["spec"]["volumes"] == [
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}},
+            {"name": "scratch", "emptyDir": {}}]
+        # Non-root, no privilege escalation, no capabilities, a read-only image.
+        assert pod["spec"]["securityContext"] == {
+            "seccompProfile": {"type": "RuntimeDefault"}, "runAsNonRoot": True,
+            "runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000}
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]}}
+        writable = {e["name"]: e["value"] for e in container["env"] if e["name"] in SCRATCH_ENV}
+        assert writable == SCRATCH_ENV and all(v.startswith("/tmp/") for v in writable.values())
         assert pod["metadata"]["labels"]["rlsd/kfp-run-id"] == RUN_ID
         assert pod["metadata"]["labels"]["rlsd/round"] == "3"
         assert pod["metadata"]["annotations"] == {"sidecar.istio.io/inject": "false"}
@@ -151,7 +182,7 @@ def test_env_forwarding_and_secret_references() -> None:
     body = build_pytorchjob(_spec(env={"NCCL_DEBUG": "WARN", "OMP_NUM_THREADS": 4},
                                   forward_env=["AWS_ENDPOINT_URL", "AWS_REGION"],
                                   s3_secret="rlsd-s3-credentials"), environ=environ)
-    assert _container(body)["env"] == [
+    assert _own_env(body) == [
         {"name": "NCCL_DEBUG", "value": "WARN"},
         {"name": "OMP_NUM_THREADS", "value": "4"},
         {"name": "AWS_ENDPOINT_URL", "value": "http://minio:9000"},  # AWS_REGION unset: skipped
@@ -165,8 +196,7 @@ def test_env_forwarding_and_secret_references() -> None:
 
 def test_credential_names_are_whole_words() -> None:
     body = build_pytorchjob(_spec(env={"TOKENIZERS_PARALLELISM": "false", "KEY_FIELD": "id"}))
-    assert [e["name"] for e in _container(body)["env"]] == ["TOKENIZERS_PARALLELISM",
-                                                            "KEY_FIELD"]
+    assert [e["name"] for e in _own_env(body)] == ["TOKENIZERS_PARALLELISM", "KEY_FIELD"]
     for name in ("AWS_ACCESS_KEY_ID", "DB_PASSWORD", "MY_API_KEY", "GCP_CREDENTIALS",
                  "SECRET"):
         with pytest.raises(PyTorchJobSpecError, match=f"{name} looks like a credential"):
@@ -177,7 +207,7 @@ def test_whole_secret_as_envfrom() -> None:
     body = build_pytorchjob(_spec(s3_secret="s3-creds", s3_secret_keys={}))
     container = _container(body)
     assert container["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
-    assert "env" not in container
+    assert _own_env(body) == []
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -285,3 +285,18 @@ def test_missing_kubeconfig_is_one_clear_error(tmp_path, monkeypatch) -> None:
     with pytest.raises(KubernetesConfigError, match="no usable Kubernetes configuration"):
         load_api_client(str(missing))
     assert default_namespace(str(missing)) == "default"
+
+
+def test_job_deleted_from_outside_ends_the_step_with_reason_and_log(fake_api, api_client) -> None:
+    lines = ["loading policy", "step 0 loss 0.693", "step 1 loss 0.690"]
+    fake_api.scenario = Scenario(running_after=0.02, end_after=None, log_lines=lines)
+    body = build_pytorchjob(_spec())
+    # Someone runs `kubectl delete pytorchjob` while it trains.
+    threading.Timer(0.3, fake_api.jobs.clear).start()
+    with pytest.raises(PyTorchJobFailed) as info:
+        _launcher(api_client).run(body)
+    err = info.value
+    assert err.reason == "NotFound" and "deleted while it ran" in err.message
+    assert err.log_tail == lines  # the master's last lines come with the reason
+    assert str(err).rstrip().endswith("| step 1 loss 0.690")
+    assert not _log_threads()

@@ -63,8 +63,11 @@ def test_timeout_kills_the_process_group() -> None:
 PROBE = textwrap.dedent("""
     import os, sys
     rank, world = os.environ["RANK"], os.environ["WORLD_SIZE"]
-    print(f"rank {rank} of {world} local {os.environ['LOCAL_RANK']} args {sys.argv[1:]}",
-          flush=True)
+    # One write per line: two ranks share the pipe, and print() writes the text and the
+    # newline separately when unbuffered, so lines could interleave.
+    sys.stdout.write(f"rank {rank} of {world} local {os.environ['LOCAL_RANK']} "
+                     f"args {sys.argv[1:]}\\n")
+    sys.stdout.flush()
     if rank == os.environ.get("PROBE_FAIL_RANK"):
         sys.exit(7)
 """)
