@@ -90,6 +90,7 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
     def rlsd_pipeline(
         model: str = "default",
         resume_from: str = "",
+        resume_round: int = -1,
         data_source: str = "synthetic",
         synthetic_difficulty: int = 1,
         synthetic_size: int = 100,
@@ -113,7 +114,8 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
         eval_temperature: float = 0.0,
         seed: int = 0,
     ) -> PipelineOutputs:
-        base = light(comps["base_model"](model=model, resume_from=resume_from), "base model")
+        base = light(comps["base_model"](model=model, resume_from=resume_from,
+                                         resume_round=resume_round), "base model")
         data = light(comps["data_prep"](
             source=data_source, synthetic_difficulty=synthetic_difficulty,
             synthetic_n=synthetic_size, seed=seed), "data prep")

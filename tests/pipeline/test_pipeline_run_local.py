@@ -88,6 +88,21 @@ def test_run_local_small_runs_the_whole_pipeline(tmp_path):
         assert [r["prompt_id"] for r in final] == [r["prompt_id"] for r in base]
         assert (run_dir / "evaluate-2" / "report").read_text().startswith(
             f"**final** policy `{pointer.uri}` (trainer round 0, step 1)")
+
+        # Resume: a second run continues the first from its run root (its last finished
+        # round) instead of starting over: round 1, step 2, both rounds' curves.
+        again = root / "resumed"
+        done = subprocess.run([sys.executable, "-m", "pipeline.run_local", "--small",
+                               "--root", str(again), "--param", f"resume_from={run_dir}"],
+                              cwd=REPO, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert f"resuming from round 0 (optimizer step 1, rlsd) at {pointer.uri}" in done.stdout
+        (run2,) = (again / "kfp").iterdir()
+        resumed = read_pointer(run2 / "update" / "updated_policy")
+        assert (resumed.round, resumed.step) == (1, 2)
+        history = (Path(resumed.uri) / "metrics_history.jsonl").read_text().splitlines()
+        assert [json.loads(line)["step"] for line in history] == [1, 2]
+        assert "2 optimizer steps (1–2) over 2 round(s)" in (again / "report.html").read_text()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -22,13 +22,15 @@ def test_empty_reference_fails(kfp_local, capsys):
     assert "empty model reference" in capsys.readouterr().out
 
 
-def _checkpoint(folder, kind="policy"):
+def _checkpoint(folder, kind="policy", round_index=2):
     from rlsd.storage import write_manifest
 
     folder.mkdir(parents=True)
     (folder / "model.safetensors").write_bytes(b"\0" * 32)
-    (folder / "trainer_state.json").write_text('{"global_step": 6, "round": 2}')
-    write_manifest(str(folder), {"kind": kind, "round": 2, "step": 6, "algorithm": "rlsd"})
+    (folder / "trainer_state.json").write_text(
+        f'{{"global_step": {3 * round_index}, "round": {round_index}}}')
+    write_manifest(str(folder), {"kind": kind, "round": round_index, "step": 3 * round_index,
+                                 "algorithm": "rlsd"})
     return folder
 
 
@@ -44,13 +46,34 @@ def test_resume_from_a_finished_round(kfp_local, tmp_path, capsys):
     assert "resuming from round 2 (optimizer step 6, rlsd)" in capsys.readouterr().out
 
 
+def test_resume_from_a_run_root_and_round(kfp_local, tmp_path, capsys):
+    run = tmp_path / "run-7"
+    for r, task in ((0, "update"), (1, "update-2")):
+        _checkpoint(run / task / "updated_policy-checkpoint", round_index=r)
+    cut = run / "update-3" / "updated_policy-checkpoint"  # round 2 died while uploading
+    cut.mkdir(parents=True)
+    (cut / "model.safetensors").write_bytes(b"\0" * 8)
+    (run / "data" / "train").mkdir(parents=True)  # other artifacts are ignored
+
+    latest = read_pointer(base_model(resume_from=str(run)).outputs["policy"].path)
+    assert (latest.round, latest.uri) == (1, str(run / "update-2" / "updated_policy-checkpoint"))
+    first = read_pointer(base_model(resume_from=str(run), resume_round=0)
+                         .outputs["policy"].path)
+    assert first.round == 0 and first.step == 0
+    capsys.readouterr()
+    with pytest.raises(RuntimeError):
+        base_model(resume_from=str(run), resume_round=2)
+    out = capsys.readouterr().out
+    assert "round 2 did not finish" in out and "finished rounds: [0, 1]" in out
+
+
 def test_resume_from_an_unfinished_or_foreign_folder_fails(kfp_local, tmp_path, capsys):
     unfinished = tmp_path / "cut"
     unfinished.mkdir()
     (unfinished / "model.safetensors").write_bytes(b"\0" * 8)  # no manifest: never finished
     with pytest.raises(RuntimeError):
         base_model(resume_from=str(unfinished))
-    assert "is incomplete" in capsys.readouterr().out
+    assert "no finished round under" in capsys.readouterr().out
     foreign = _checkpoint(tmp_path / "data", kind="dataset")
     with pytest.raises(RuntimeError):
         base_model(resume_from=str(foreign))

@@ -52,7 +52,7 @@ def test_round_window_rollout_then_score_then_evaluate(kfp_local, tiny_model_dir
     assert [len(x) for x in scores["teacher_logprobs"].to_pylist()] \
         == rollouts["response_length"].to_pylist()
 
-    results = json.loads((run_dir / "evaluate" / "results").read_text())
+    results = json.loads((run_dir / "evaluate" / "results" / "results.json").read_text())
     assert [r["prompt_id"] for r in results] == ["p0", "p1", "p2"]
     assert (run_dir / "evaluate" / "report").read_text().startswith(
         f"**tiny** policy `{tiny_model_dir}` (trainer round -1, step 0)")
