@@ -3,9 +3,9 @@ eval/exec, pickle/marshal/dill loaders, torch.load, an unsafe yaml loader, or tr
 trust_remote_code. (Tables are parquet, weights safetensors; verifier plug-ins come only from
 entry points or an operator's --plugin path, tested in tests/verify.)
 
-The one pickle left is DeepSpeed's own optimizer state, which DeepSpeed loads itself with
-torch.load(weights_only=False) when a round resumes from the previous round's checkpoint;
-the README's "Failure and recovery" section says how that is contained."""
+DeepSpeed's own optimizer state would be a pickle (torch.save / torch.load(weights_only=False)
+inside DeepSpeed); rlsd.train.safe_state stores it as safetensors + JSON instead
+(tests/train/test_safe_state.py)."""
 
 from __future__ import annotations
 

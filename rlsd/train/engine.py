@@ -86,6 +86,12 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             base[key] = value
 
 
+def install_safe_state(engine) -> None:
+    from rlsd.train.safe_state import install
+
+    install(engine)
+
+
 def build_engine(model: torch.nn.Module, cfg: TrainConfig, world_size: int, grad_accum: int):
     """Wrap ``model`` in a DeepSpeed engine; returns the engine."""
     import deepspeed
@@ -98,4 +104,5 @@ def build_engine(model: torch.nn.Module, cfg: TrainConfig, world_size: int, grad
             weight_decay=cfg.weight_decay, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
     engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds,
                                       model_parameters=None if optimizer else model.parameters())
+    install_safe_state(engine)  # checkpoints hold safetensors + JSON, never pickles
     return engine

@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 
 from rlsd.models.tiny import build_tiny_causal_lm
 from rlsd.schemas import REWARD_SCHEMA
+from rlsd.train.safe_state import load_state
 
 pytestmark = pytest.mark.integration
 PY = sys.executable
@@ -82,7 +83,7 @@ def round_dir(tmp_path_factory):
 
 def _adam_step(ckpt: Path, rank: int) -> float:
     path = ckpt / "deepspeed" / "state" / f"zero_pp_rank_{rank}_mp_rank_00_optim_states.pt"
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_state(str(path))  # safetensors + JSON: no pickle in a checkpoint
     return float(state["optimizer_state_dict"]["base_optimizer_state"]["state"][0]["step"])
 
 
