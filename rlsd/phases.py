@@ -75,7 +75,3 @@ def phase(name: str) -> Iterator[None]:
         entry["seconds"] += time.perf_counter() - started
         entry["peak_rss_bytes"] = peak_rss_bytes()
 
-
-def recorded() -> dict[str, dict[str, float]]:
-    """The phases recorded so far in this process (a copy)."""
-    return {k: dict(v) for k, v in _phases.items()}

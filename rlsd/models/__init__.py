@@ -24,7 +24,12 @@ from rlsd.models.errors import (
     ModelError,
     ModelNotFoundError,
 )
-from rlsd.models.loading import is_vision_language_model, load_policy, load_processor
+from rlsd.models.loading import (
+    is_vision_language_model,
+    load_policy,
+    load_processor,
+    load_tokenizer_or_processor,
+)
 from rlsd.models.resolve import resolve_model
 
 __all__ = [
@@ -43,5 +48,6 @@ __all__ = [
     "is_vision_language_model",
     "load_policy",
     "load_processor",
+    "load_tokenizer_or_processor",
     "resolve_model",
 ]

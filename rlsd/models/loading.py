@@ -81,6 +81,16 @@ def load_processor(path: str | os.PathLike[str]) -> Any:
     return load_tiny_vlm_processor(path)
 
 
+def load_tokenizer_or_processor(folder: str | os.PathLike[str], vlm: bool | None = None) -> Any:
+    """The tokenizer of a model folder, or for a vision-language model its processor
+    (``vlm``: already known, else read from the folder's config)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    if vlm is None:
+        vlm = is_vision_language_model(AutoConfig.from_pretrained(folder))
+    return load_processor(folder) if vlm else AutoTokenizer.from_pretrained(folder)
+
+
 def load_policy(
     path: str | os.PathLike[str],
     dtype: str | torch.dtype | None = None,
@@ -95,12 +105,7 @@ def load_policy(
     ``for_training=False`` returns the model in eval mode with gradients off (rollout, the
     frozen teacher, evaluation); ``True`` returns it in train mode without the KV cache.
     """
-    from transformers import (
-        AutoConfig,
-        AutoModelForCausalLM,
-        AutoModelForImageTextToText,
-        AutoTokenizer,
-    )
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
     folder = check_model_folder(path)
     target = torch.device(device) if device is not None else default_device()
@@ -111,7 +116,7 @@ def load_policy(
     # Load straight onto an accelerator rather than staging a full copy in host memory.
     placement = {} if target.type == "cpu" else {"device_map": {"": target}}
     model = model_class.from_pretrained(folder, dtype=torch_dtype, **placement)
-    processor = load_processor(folder) if vlm else AutoTokenizer.from_pretrained(folder)
+    processor = load_tokenizer_or_processor(folder, vlm)
     tokenizer = processor.tokenizer if vlm else processor
     _set_padding(tokenizer, model, folder)
     if for_training:

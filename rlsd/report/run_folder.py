@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlsd.report.errors import ReportError
+from rlsd.report.from_checkpoint import with_trainer_logprobs
 from rlsd.report.token_credit import RoundTables
 from rlsd.storage import read_table
 
@@ -106,8 +107,6 @@ def load_round_tables(round_folder: RoundFolder) -> RoundTables:
     tables = {k: read_table(str(p)) for k, p in round_folder.tables.items()}
     policy = round_folder.path / "policy"
     if policy.is_dir():  # s_t the trainer kept when scoring skipped the behaviour pass
-        from rlsd.report.from_checkpoint import with_trainer_logprobs
-
         tables["scores"] = with_trainer_logprobs(tables["scores"], str(policy))
     return RoundTables(tables["rollouts"], tables["rewards"], tables["scores"],
                        label=f"round {round_folder.index}")

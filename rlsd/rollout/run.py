@@ -70,13 +70,10 @@ def load_for_rollout(model_dir: Path, backend: str, config: RolloutConfig,
     (prompts are encoded by :mod:`rlsd.prompting` either way)."""
     if backend == "transformers":
         return load_policy(model_dir, dtype=config.dtype)
-    from transformers import AutoConfig, AutoTokenizer
-
-    from rlsd.models import is_vision_language_model, load_processor
+    from rlsd.models import load_tokenizer_or_processor
     from rlsd.rollout.vllm_backend import load_vllm_policy
 
-    vlm = is_vision_language_model(AutoConfig.from_pretrained(model_dir))
-    processor = load_processor(model_dir) if vlm else AutoTokenizer.from_pretrained(model_dir)
+    processor = load_tokenizer_or_processor(model_dir)
     return load_vllm_policy(model_dir, config, max_images=max_images), processor
 
 

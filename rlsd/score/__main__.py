@@ -12,41 +12,30 @@ the behaviour log-probs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 
 from rlsd.algorithms import TOKEN_ADVANTAGES, needs_teacher_logprobs
 from rlsd.config import ConfigError, add_config_args, config_from_args
-from rlsd.models import ModelError, check_model_folder, load_policy, resolve_model
+from rlsd.models import (
+    ModelError,
+    check_model_folder,
+    load_policy,
+    load_tokenizer_or_processor,
+    resolve_model,
+)
 from rlsd.phases import phase
 from rlsd.schemas import ROLLOUT_SCHEMA
 from rlsd.score.config import ScoreConfig
 from rlsd.score.scoring import ScoringError, score_rollouts
 from rlsd.storage import conform_table, read_table, write_table
 from rlsd.storage.errors import StorageError
+from rlsd.train.checkpoint import read_trainer_state
 from rlsd.train.engine import use_bf16
-
-
-def _step(folder: Path) -> int:
-    state = folder / "trainer_state.json"
-    return int(json.loads(state.read_text())["global_step"]) if state.exists() else 0
 
 
 def passes_label(with_teacher: bool, behaviour: bool) -> str:
     return " + ".join(p for p, on in (("teacher", with_teacher), ("behaviour", behaviour)) if on)
-
-
-def load_processor_only(folder: Path):
-    """The tokenizer (or, for a VLM, the processor) of a model folder, without its weights."""
-    from transformers import AutoConfig, AutoTokenizer
-
-    from rlsd.models import is_vision_language_model, load_processor
-
-    if is_vision_language_model(AutoConfig.from_pretrained(folder)):
-        return load_processor(folder)
-    return AutoTokenizer.from_pretrained(folder)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                 teacher, teacher_processor = load_policy(teacher_dir, dtype=dtype)
             if separate and not cfg.behaviour_logprobs:
                 # Only the separate teacher runs: the policy's tokenizer encodes its prompts.
-                policy, processor = None, load_processor_only(policy_dir)
+                policy, processor = None, load_tokenizer_or_processor(policy_dir)
             else:
                 policy, processor = load_policy(policy_dir, dtype=dtype)
         with_teacher = needs_teacher_logprobs(args.algorithm)
@@ -92,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             table = score_rollouts(policy, processor, rollouts, prompts, cfg, teacher=teacher,
                                    teacher_processor=teacher_processor,
                                    with_teacher=with_teacher,
-                                   teacher_step=_step(teacher_dir or policy_dir))
+                                   teacher_step=int(read_trainer_state(
+                                       teacher_dir or policy_dir)["global_step"]))
         elapsed = time.perf_counter() - started
         with phase("write"):
             write_table(table, args.output)

@@ -33,6 +33,8 @@ from rlsd.storage.uri import is_s3
 DEEPSPEED_DIR = "deepspeed"
 DEEPSPEED_TAG = "state"
 TRAINER_STATE = "trainer_state.json"
+#: The trainer state of a base model: no optimizer step taken, before round 0.
+BASE_MODEL_STATE: dict[str, Any] = {"global_step": 0, "round": -1}
 
 
 def read_trainer_state(policy_dir: Path) -> dict[str, Any]:
@@ -40,7 +42,7 @@ def read_trainer_state(policy_dir: Path) -> dict[str, Any]:
     path = policy_dir / TRAINER_STATE
     if path.exists():
         return json.loads(path.read_text())
-    return {"global_step": 0, "round": -1}
+    return dict(BASE_MODEL_STATE)
 
 
 def has_deepspeed_state(policy_dir: Path) -> bool:

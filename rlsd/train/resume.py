@@ -12,21 +12,20 @@ from typing import Any
 
 from rlsd import storage
 from rlsd.storage import IntegrityError, Manifest, NotFoundError, StorageError
+from rlsd.train.checkpoint import BASE_MODEL_STATE, TRAINER_STATE
 from rlsd.train.samples import RoundDataError
-
-TRAINER_STATE = "trainer_state.json"
 
 
 def starting_state(policy_ref: str) -> dict[str, Any]:
     """The trainer state of the policy a round starts from: a checkpoint's
     ``trainer_state.json`` (local or ``s3://``), or round -1, step 0 for a base model."""
     if policy_ref == "default" or ("://" not in policy_ref and not storage.exists(policy_ref)):
-        return {"global_step": 0, "round": -1}  # "default" or a hub id
+        return dict(BASE_MODEL_STATE)  # "default" or a hub id
     uri = storage.join(policy_ref, TRAINER_STATE)
     try:
         return json.loads(storage.read_bytes(uri))
     except NotFoundError:
-        return {"global_step": 0, "round": -1}
+        return dict(BASE_MODEL_STATE)
 
 
 def finished_round(policy_ref: str, output: str) -> Manifest | None:
