@@ -18,6 +18,7 @@ The verifier contract (what a plug-in implements) is documented in
 from rlsd.verify.batch import VerifyItem, VerifyResult, resolve_verifiers, score, verify_batch
 from rlsd.verify.errors import (
     GoldAnswerError,
+    GradingError,
     PluginError,
     TableError,
     UnknownVerifierError,
@@ -40,6 +41,7 @@ from rlsd.verify.settings import VerifyConfig
 __all__ = [
     "ENTRY_POINT_GROUP",
     "GoldAnswerError",
+    "GradingError",
     "PluginError",
     "TableError",
     "UnknownVerifierError",

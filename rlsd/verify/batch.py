@@ -3,6 +3,15 @@
 Every item is submitted to the grading pool (:mod:`rlsd.verify.pool`) at once; each runs under
 the per-item time limit in a worker process, so one hostile answer costs at most that limit
 and never stalls the rest. Safe to call from any thread.
+
+What scores 0 and what raises. An *answer* that is wrong, unreadable, too long, runs past
+the time limit or makes its verifier fail scores 0 with a reason. A failure of the *machinery*
+raises :class:`~rlsd.verify.errors.GradingError` and hands out no rewards at all, because
+rewards of 0 would look like wrong answers to the trainer: a verifier that cannot be
+imported, a pool that stops making progress, a grading cancelled from outside, or a worker
+that dies while a known-good probe item cannot be graded either. A worker that dies on one
+item is given a second try on a fresh worker; if it dies again while the probe grades fine,
+that answer kills graders and scores 0 with the reason.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from dataclasses import dataclass
 
 from pebble import ProcessExpired
 
-from rlsd.verify.errors import UnknownVerifierError
+from rlsd.verify.errors import GradingError, UnknownVerifierError
 from rlsd.verify.extract import has_paper_format
 from rlsd.verify.grading import GradeOutcome, GradeTask, Status
 from rlsd.verify.pool import discard_pool, submit
@@ -91,23 +100,53 @@ def _task(
         fallback_ref=verifier.fallback_ref,
         options=options,
         max_answer_chars=config.max_answer_chars,
+        multi_box=verifier.multi_box,
         sys_path=sys_path,
     )
 
 
+#: A known-good item: when it cannot be graded either, the pool (not an answer) is broken.
+_PROBE = GradeTask(
+    response="<answer>1</answer>", gold="1", grade_ref="rlsd.verify.text:exact_verifier"
+)
+
+
+class _WorkerDied(Exception):
+    """A grading worker died on an item (it gets one more try on a fresh worker)."""
+
+    def __init__(self, exitcode: int | None) -> None:
+        super().__init__(exitcode)
+        self.exitcode = exitcode
+
+
 def _outcome(future: concurrent.futures.Future, config: VerifyConfig) -> GradeOutcome:
+    """The item's outcome; raises :class:`_WorkerDied` or :class:`GradingError`."""
     try:
         return future.result()
     except TimeoutError:
         return GradeOutcome(0.0, "timeout", f"timeout after {config.time_limit_s:.1f}s")
     except ProcessExpired as exc:
-        return GradeOutcome(
-            0.0, "error", f"verifier error: grading worker died (exit code {exc.exitcode})"
-        )
+        raise _WorkerDied(exc.exitcode) from None
+    except GradingError:
+        raise
     except CancelledError:
-        return GradeOutcome(0.0, "error", "verifier error: grading was cancelled")
-    except Exception as exc:  # pool breakage, unpicklable result, ...
-        return GradeOutcome(0.0, "error", f"verifier error: {type(exc).__name__}: {exc}")
+        raise GradingError("grading was cancelled before it finished") from None
+    except Exception as exc:  # an unpicklable result, a pool torn down under us, ...
+        raise GradingError(f"the grading pool failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _pool_is_healthy(config: VerifyConfig, workers: int) -> bool:
+    """Grade :data:`_PROBE` on the pool; False when that fails too."""
+    try:
+        future = submit(
+            _PROBE,
+            time_limit_s=max(30.0, config.time_limit_s),
+            workers=workers,
+            memory_limit_mb=config.memory_limit_mb,
+        )
+        return future.result(timeout=stall_limit_s(config)).accuracy == 1.0
+    except Exception:
+        return False
 
 
 def _result(item: VerifyItem, outcome: GradeOutcome, config: VerifyConfig) -> VerifyResult:
@@ -141,8 +180,9 @@ def verify_batch(
     """Grade ``items`` concurrently; results in the order of ``items``.
 
     ``on_result(index, result)`` is called in the calling thread as each item finishes (a
-    progress bar). Unknown verifier names raise before anything is graded; a timeout, a
-    crash or an error in one item gives that item accuracy 0 with a reason.
+    progress bar). Unknown verifier names raise before anything is graded; a timeout or an
+    error on one answer gives that item accuracy 0 with a reason. Raises
+    :class:`~rlsd.verify.errors.GradingError` when the machinery fails (module docstring).
     """
     config = config or VerifyConfig()
     config.validate()
@@ -164,22 +204,58 @@ def verify_batch(
         future.add_done_callback(lambda _done, i=index: finished.put(i))
         futures.append(future)
     results: list[VerifyResult | None] = [None] * len(items)
-    for _ in range(len(items)):
+    retried: set[int] = set()
+    pending = len(items)
+    while pending:
         try:
             index = finished.get(timeout=stall_limit_s(config))
         except queue.Empty:  # nothing finished for the whole stall limit: the pool is broken
-            stalled = GradeOutcome(
+            for future in futures:
+                future.cancel()
+            discard_pool(workers, config.memory_limit_mb)
+            raise GradingError(
+                f"the grading pool made no progress in {stall_limit_s(config):.0f}s "
+                f"({pending} of {len(items)} items ungraded); no rewards were given"
+            ) from None
+        try:
+            outcome = _outcome(futures[index], config)
+        except _WorkerDied as died:
+            if index not in retried:  # once more, on a fresh worker
+                retried.add(index)
+                task = _task(
+                    items[index],
+                    verifiers[items[index].verifier or config.default_verifier],
+                    config,
+                    sys_path,
+                )
+                futures[index] = submit(
+                    task,
+                    time_limit_s=config.time_limit_s,
+                    workers=workers,
+                    memory_limit_mb=config.memory_limit_mb,
+                )
+                futures[index].add_done_callback(lambda _done, i=index: finished.put(i))
+                continue
+            if not _pool_is_healthy(config, workers):
+                for future in futures:
+                    future.cancel()
+                discard_pool(workers, config.memory_limit_mb)
+                raise GradingError(
+                    f"grading workers die (exit code {died.exitcode}) and cannot grade a "
+                    "known-good item either: the grading pool is broken; no rewards were given"
+                ) from None
+            outcome = GradeOutcome(
                 0.0,
                 "error",
-                f"verifier error: grading pool made no progress in {stall_limit_s(config):.0f}s",
+                f"verifier error: this answer killed the grading worker twice "
+                f"(exit code {died.exitcode})",
             )
-            for index, future in enumerate(futures):
-                if results[index] is None:
-                    future.cancel()
-                    results[index] = _result(items[index], stalled, config)
-            discard_pool(workers, config.memory_limit_mb)
-            break
-        results[index] = _result(items[index], _outcome(futures[index], config), config)
+        except GradingError:
+            for future in futures:
+                future.cancel()
+            raise
+        pending -= 1
+        results[index] = _result(items[index], outcome, config)
         if on_result is not None:
             on_result(index, results[index])
     return [r for r in results if r is not None]
@@ -189,7 +265,8 @@ def score(verifier: str, response: str, answer: str, config: VerifyConfig | None
     """Accuracy in [0, 1] of one ``response`` against the reference ``answer``.
 
     Runs in the grading pool under the time limit like :func:`verify_batch`; 0 for a timeout
-    or error. Unknown ``verifier`` names raise
-    :class:`~rlsd.verify.errors.UnknownVerifierError`.
+    or an answer its verifier fails on. Unknown ``verifier`` names raise
+    :class:`~rlsd.verify.errors.UnknownVerifierError`; a broken grading machinery raises
+    :class:`~rlsd.verify.errors.GradingError`.
     """
     return verify_batch([VerifyItem(response, answer, verifier)], config)[0].accuracy

@@ -6,7 +6,10 @@ Accepted: ``B``, ``(B)``, ``[B]``, ``B)``, ``B.``, ``B) 42``, ``Answer: C``, ``T
 
 Prose is read carefully: the article "A" in "A train leaves..." is not an answer, and a
 lowercase letter after "answer is" only counts when nothing follows it ("the answer is a
-triangle" names no option).
+triangle" names no option). Math delimiters and Markdown emphasis around a letter are not part
+of it (``$D$``, ``\\(B\\)``, ``**D**``). The stated answer wins: in "The answer is C. Choice A
+is tempting" the answer is C, and an answer that opens with an option letter
+(``<answer>C, since option B double counts</answer>``) picks that letter.
 """
 
 from __future__ import annotations
@@ -14,9 +17,16 @@ from __future__ import annotations
 import re
 
 from rlsd.verify.errors import GoldAnswerError
+from rlsd.verify.extract import stated_answer, strip_emphasis
 from rlsd.verify.registry import register_verifier
 
-_TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
+_TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|boxed)\s*\{([^{}]*)\}")
+_MATH_DELIMITERS = re.compile(r"\$|\\[()\[\]]")
+# An answer opening with an option letter: "C, since ...", "C because ...", "(C) 42".
+# A capital followed by a lowercase word ("A train leaves", "I think") is prose.
+_LEADING = re.compile(
+    r"[(\[]?([A-Z])[)\]]?(?=$|[,.;:)\]]|\s+(?:[^a-z\s]|(?:since|because|as|which|is)\b))"
+)
 _SOLE = re.compile(r"[(\[]?([A-Za-z])[)\]]?")
 # "B) 42", "b) 42", "C. text", "(A) 42", "[D] text": an option label opening the answer.
 _LABEL = re.compile(r"(?:\(([A-Za-z])\)|\[([A-Za-z])\]|([A-Za-z])\)|([A-Z])[.:])(?:\s|$)")
@@ -31,9 +41,14 @@ _TERMINAL = re.compile(r"\s*(?:\*\*)?\s*(?:$|[.,;:!?)\]\n])")
 _PAREN_UPPER = re.compile(r"\(([A-Z])\)")
 
 
+def _unwrap(text: str) -> str:
+    """``text`` without emphasis, math delimiters and LaTeX text wrappers."""
+    text = _TEXT_WRAPPER.sub(r"\1", strip_emphasis(text))
+    return _MATH_DELIMITERS.sub("", text).replace("**", "")
+
+
 def _clean(text: str) -> str:
-    text = _TEXT_WRAPPER.sub(r"\1", text)
-    return text.replace("**", "").strip().strip("$").strip().rstrip(".:;,").strip()
+    return _unwrap(text).strip().rstrip(".:;,").strip()
 
 
 def _phrase_letter(text: str) -> str | None:
@@ -58,6 +73,9 @@ def choice_letter(text: str) -> str | None:
     label = _LABEL.match(clean)
     if label:
         return next(g for g in label.groups() if g).upper()
+    leading = _LEADING.match(clean)
+    if leading:
+        return leading.group(1)
     phrased = _phrase_letter(clean)
     if phrased:
         return phrased
@@ -66,8 +84,15 @@ def choice_letter(text: str) -> str | None:
 
 
 def choice_fallback(response: str) -> str | None:
-    """Fallback for a response without tags or box: an answer phrase, else a last line that
-    is just an option, else the last upper-case ``(X)``."""
+    """Fallback for a response without tags or box: the clause an answer phrase states
+    (:func:`rlsd.verify.extract.stated_answer`), else an older-style phrase match, else a last
+    line that is just an option, else the last upper-case ``(X)``."""
+    response = _unwrap(response)
+    stated = stated_answer(response)
+    if stated is not None:
+        letter = choice_letter(stated)
+        if letter is not None:
+            return letter
     phrased = _phrase_letter(response)
     if phrased:
         return phrased

@@ -24,7 +24,7 @@ from rlsd.config import ConfigError, add_config_args, config_from_args
 from rlsd.phases import phase
 from rlsd.storage import StorageError, read_table, write_table
 from rlsd.verify.batch import VerifyResult, resolve_verifiers, verify_batch
-from rlsd.verify.errors import VerifyError
+from rlsd.verify.errors import GradingError, VerifyError
 from rlsd.verify.settings import VerifyConfig
 from rlsd.verify.tables import rewards_table, rollout_items, self_check_items
 
@@ -87,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
         keys, items = rollout_items(read_table(args.rollouts), prompts, config)
     resolve_verifiers([item.verifier for item in items], config)  # fail before grading
 
-    with tqdm(total=len(items), desc="verify", unit="item", file=sys.stderr) as bar, \
-            phase("compute"):
+    with (
+        tqdm(total=len(items), desc="verify", unit="item", file=sys.stderr) as bar,
+        phase("compute"),
+    ):
         results = verify_batch(items, config, on_result=lambda _i, _r: bar.update(1))
     with phase("write"):
         write_table(rewards_table(keys, results), args.output)
@@ -103,10 +105,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 for bad input or settings)."""
+    """Entry point; returns the exit status (2 for bad input or settings, 1 when the grading
+    machinery fails: no rewards table is written then)."""
     args = build_parser().parse_args(argv)
     try:
         return run(args)
     except (VerifyError, ConfigError, StorageError, OSError, pa.ArrowException) as exc:
         print(f"python -m rlsd.verify: error: {exc}", file=sys.stderr)
         return 2
+    except GradingError as exc:
+        print(f"python -m rlsd.verify: grading failed, no rewards written: {exc}", file=sys.stderr)
+        return 1

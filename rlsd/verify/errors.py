@@ -24,3 +24,11 @@ class TableError(VerifyError):
 
 class GoldAnswerError(VerifyError):
     """A verifier cannot read the reference (gold) answer: a data problem, not a wrong reply."""
+
+
+class GradingError(RuntimeError):
+    """The grading machinery failed (a crashed or stalled pool, a verifier that cannot be
+    imported, a script that re-runs itself in every worker): not an answer's fault.
+
+    Raised instead of handing the trainer rewards of 0 that would look like wrong answers.
+    """

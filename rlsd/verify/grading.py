@@ -14,8 +14,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rlsd.verify.errors import GoldAnswerError
-from rlsd.verify.extract import extract_answer
+from rlsd.verify.errors import GoldAnswerError, GradingError
+from rlsd.verify.extract import extract_answer, final_region, lists_several_parts
 from rlsd.verify.registry import resolve_ref
 
 #: ``graded``: the verifier ran (right or wrong); the others gave accuracy 0 without a verdict.
@@ -34,6 +34,8 @@ class GradeTask:
     fallback_ref: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     max_answer_chars: int = 1000
+    # The verifier grades every box together when the gold lists several parts (``math``).
+    multi_box: bool = False
     # The parent's import path, so plug-ins importable there import here (spawned workers
     # started before a plug-in directory was added to sys.path would not find it otherwise).
     sys_path: tuple[str, ...] = ()
@@ -63,18 +65,41 @@ def _import_ref(ref: str, sys_path: tuple[str, ...]) -> Any:
     return resolve_ref(ref)
 
 
+def _load(task: GradeTask) -> tuple[Any, Any]:
+    """The task's fallback extractor and grade function; a failure is the machinery's."""
+    try:
+        fallback = _import_ref(task.fallback_ref, task.sys_path) if task.fallback_ref else None
+        return fallback, _import_ref(task.grade_ref, task.sys_path)
+    except Exception as exc:
+        raise GradingError(
+            f"grading worker cannot import verifier {task.grade_ref}: {type(exc).__name__}: "
+            f"{preview(str(exc), 200)}"
+        ) from None
+
+
 def grade(task: GradeTask) -> GradeOutcome:
     """Extract the answer from ``task.response`` and grade it against ``task.gold``.
 
-    Never raises for a bad response or verifier: errors become an outcome with status
-    ``"error"`` and the reason ``"verifier error: ..."``.
+    Only the final region is graded (what follows a closed ``</think>`` / ``</thought>``
+    block; :func:`rlsd.verify.extract.final_region`). Never raises for a bad response or a
+    verifier error on one answer: those become an outcome with status ``"error"`` and the
+    reason ``"verifier error: ..."``. Raises :class:`GradingError` when the verifier cannot
+    even be imported (the machinery is broken, every item would fail alike).
     """
+    fallback, grade_fn = _load(task)
+    region = final_region(task.response)
+    after = "" if region == task.response else " (graded after the reasoning block)"
     try:
-        fallback = _import_ref(task.fallback_ref, task.sys_path) if task.fallback_ref else None
-        grade_fn = _import_ref(task.grade_ref, task.sys_path)
-        answer, source = extract_answer(task.response, fallback)
+        join = task.multi_box and lists_several_parts(task.gold)
+        answer, source = extract_answer(task.response, fallback, join_boxes=join)
+        if source == "unclosed_reasoning":
+            return GradeOutcome(
+                0.0,
+                "no_answer",
+                "no final answer: the reasoning block never closes (cut off at the length limit?)",
+            )
         if answer is None:
-            return GradeOutcome(0.0, "no_answer", "no answer found")
+            return GradeOutcome(0.0, "no_answer", f"no answer found{after}")
         if source != "response" and len(answer) > task.max_answer_chars:
             return GradeOutcome(
                 0.0,
@@ -97,7 +122,7 @@ def grade(task: GradeTask) -> GradeOutcome:
     if value == 1.0:
         reason = "correct"
     elif value == 0.0:
-        reason = f"wrong answer: got {shown}, expected {preview(task.gold)}"
+        reason = f"wrong answer: got {shown}, expected {preview(task.gold)}{after}"
     else:
-        reason = f"partial credit {value:.3g}: got {shown}, expected {preview(task.gold)}"
+        reason = f"partial credit {value:.3g}: got {shown}, expected {preview(task.gold)}{after}"
     return GradeOutcome(value, "graded", reason, preview(answer, 200))

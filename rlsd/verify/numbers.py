@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, DivisionByZero, InvalidOperation
 
 from rlsd.verify.errors import GoldAnswerError
+from rlsd.verify.extract import stated_answer
 from rlsd.verify.registry import register_verifier
 
 # A plain number: thousands-grouped or not, optional decimals; or a bare ".5".
@@ -31,7 +32,11 @@ _FRAC_DIGITS = re.compile(r"\\[dt]?frac\s*(\d)\s*(\d)")
 _TIMES_TEN = re.compile(r"\s*(?:\\times|\\cdot|\*|×)\s*10\s*\^\s*\{?\s*([-+−]?\d+)\s*\}?")
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
 _GSM8K_MARK = "####"
-_ANSWER_MARK = re.compile(r"answer\s*(?:is|:)", re.IGNORECASE)
+# "2 500" / "2\,500": digits grouped by spaces; "3,75" / "0,111": a decimal comma (a comma
+# that is not a thousands separator: not followed by exactly three digits, or after a lone 0).
+_SPACE_GROUPED = re.compile(r"[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?")
+_DECIMAL_COMMA = re.compile(r"[-+]?(?:\d+,\d{1,2}|\d+,\d{4,}|0,\d+)")
+_MATH_DELIMITED = re.compile(r"^\s*(?:\$\$?|\\\(|\\\[)(.*?)(?:\$\$?|\\\)|\\\])\s*$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,21 @@ def parse_number(text: str) -> ParsedNumber | None:
     return _from_match(last) if last is not None else None
 
 
+def whole_number(text: str) -> ParsedNumber | None:
+    """The number ``text`` is, when the whole of it is one number (``2e3``, ``$1,234.50``,
+    ``2 500``, ``3,75`` with a decimal comma, ``25\\%``, ``\\frac{3}{4}``), else None."""
+    delimited = _MATH_DELIMITED.match(text)
+    if delimited:
+        text = delimited.group(1)
+    clean = _normalise(text).rstrip(" \t\n.;:").strip("$").strip()
+    if _SPACE_GROUPED.fullmatch(clean):
+        clean = clean.replace(" ", "")
+    elif _DECIMAL_COMMA.fullmatch(clean):
+        clean = clean.replace(",", ".")
+    whole = NUMBER_TOKEN.fullmatch(clean)
+    return _from_match(whole) if whole else None
+
+
 def numbers_match(a: ParsedNumber, b: ParsedNumber, rel_tol: float, abs_tol: float) -> bool:
     """``|a − b| <= max(rel_tol · max(|a|, |b|), abs_tol)`` for any reading of a percentage."""
     rel, tol = Decimal(repr(rel_tol)), Decimal(repr(abs_tol))
@@ -102,19 +122,20 @@ def numbers_match(a: ParsedNumber, b: ParsedNumber, rel_tol: float, abs_tol: flo
 
 
 def final_number_text(response: str) -> str | None:
-    """The fallback answer of a numeric response: after the last ``####`` (GSM8K), else after
-    the last "answer is"/"answer:", else the last number stated anywhere."""
+    """The fallback answer of a numeric response: after the last ``####`` (GSM8K), else the
+    first number of the clause an "answer is" / "Answer:" phrase states
+    (:func:`rlsd.verify.extract.stated_answer`: ``"The answer is 12, which took 3 steps"``
+    gives ``12``), else the last number stated anywhere."""
     mark = response.rfind(_GSM8K_MARK)
     if mark >= 0:
         tail = response[mark + len(_GSM8K_MARK) :].strip()
         if tail:
             return tail.splitlines()[0]
-    marks = list(_ANSWER_MARK.finditer(response))
-    if marks:
-        tail = response[marks[-1].end() :].strip()
-        line = tail.splitlines()[0] if tail else ""
-        if NUMBER_TOKEN.search(_normalise(line)):
-            return line
+    stated = stated_answer(response)
+    if stated is not None:
+        first = NUMBER_TOKEN.search(_normalise(stated))
+        if first is not None:
+            return first.group(0)
     last = None
     for last in NUMBER_TOKEN.finditer(_normalise(response)):  # noqa: B007
         pass

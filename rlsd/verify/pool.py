@@ -20,10 +20,17 @@ limit. Here that is a :class:`pebble.ProcessPool`:
 
 One pool per (workers, memory limit) is created lazily and reused by every call in the
 process, so a call pays no process start; it is shut down at exit.
+
+A worker started by ``forkserver`` or ``spawn`` re-imports the main script (as
+``__mp_main__``) before it runs anything. A script that grades at its top level, outside
+``if __name__ == "__main__":``, would run its grading again inside every worker, and each
+worker would die starting another pool. :func:`check_script_guard` finds that case before a
+pool starts and raises one clear :class:`~rlsd.verify.errors.GradingError` naming the line.
 """
 
 from __future__ import annotations
 
+import ast
 import atexit
 import contextlib
 import importlib
@@ -32,10 +39,12 @@ import multiprocessing
 import multiprocessing.forkserver
 import resource
 import signal
+import sys
 import threading
 
 from pebble import ProcessFuture, ProcessPool
 
+from rlsd.verify.errors import GradingError
 from rlsd.verify.grading import GradeOutcome, GradeTask, grade
 from rlsd.verify.registry import BUILTIN_MODULES
 
@@ -89,13 +98,73 @@ def _start_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def _is_main_guard(node: ast.stmt) -> bool:
+    """True for ``if __name__ == "__main__":`` (either operand order)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    test = node.test
+    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = {s.id for s in sides if isinstance(s, ast.Name)}
+    values = {s.value for s in sides if isinstance(s, ast.Constant)}
+    return names == {"__name__"} and values == {"__main__"}
+
+
+def check_script_guard() -> None:
+    """Raise :class:`GradingError` when grading is called from the top level of the main
+    script outside ``if __name__ == "__main__":`` (see the module docstring).
+
+    Looks for the main script's module-level frame on the call stack and checks, with the
+    script's syntax tree, whether the line running now sits inside a main guard. Scripts run
+    as ``python -m pkg`` (``pkg.__main__``), interactive sessions and notebooks are never
+    re-imported by workers, and pass.
+    """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise GradingError(
+            "rlsd.verify was called while a worker process was starting up (the main script "
+            'runs again in every worker): put the call under `if __name__ == "__main__":`'
+        )
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    if main is None or not path or spec_name == "__main__" or spec_name.endswith(".__main__"):
+        return
+    frame = sys._getframe(1)
+    while frame is not None and not (
+        frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)
+    ):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return  # not called from the script's top level (e.g. from a thread or callback)
+    line = frame.f_lineno
+    try:
+        with open(path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read(), filename=path)
+    except (OSError, SyntaxError, ValueError):
+        return  # cannot read the script: let the pool's own failure handling speak
+    for node in tree.body:
+        if _is_main_guard(node) and node.lineno <= line <= (node.end_lineno or node.lineno):
+            return
+    raise GradingError(
+        f"{path}, line {line}: grading is called at the top level of a script without "
+        '`if __name__ == "__main__":`. rlsd.verify grades in worker processes that re-import '
+        "the script, so every worker would run this call again; move it under that guard"
+    )
+
+
 def get_pool(workers: int, memory_limit_mb: int) -> ProcessPool:
-    """The shared pool for these settings, started on first use (and after a breakage)."""
+    """The shared pool for these settings, started on first use (and after a breakage).
+
+    Raises :class:`GradingError` when called unguarded from a script's top level
+    (:func:`check_script_guard`).
+    """
     key = (workers, memory_limit_mb)
     with _lock:
         pool = _pools.get(key)
         if pool is not None and pool.active:
             return pool
+        check_script_guard()  # only when starting workers: it reads the script's source
         if pool is not None:
             _stop(pool)
         pool = ProcessPool(
@@ -117,10 +186,10 @@ def submit(
         pool = get_pool(workers, memory_limit_mb)
         try:
             return pool.schedule(grade, args=(task,), timeout=time_limit_s)
-        except RuntimeError:  # the pool broke or was stopped meanwhile: start a fresh one once
+        except RuntimeError as exc:  # the pool broke or was stopped meanwhile: restart once
             _forget(pool)
             if attempt:
-                raise
+                raise GradingError(f"the grading pool cannot take work: {exc}") from exc
     raise AssertionError("unreachable")
 
 

@@ -75,6 +75,9 @@ class Verifier:
     fallback_ref: str | None = None  # same, for the fallback extractor; None = whole response
     config_options: Mapping[str, str] = field(default_factory=dict)  # kwarg -> config field
     origin: str = "decorator"  # "decorator", "plugin" or "entry point"; for messages
+    # When the gold lists several parts, all boxed parts of the response together are the
+    # answer (``x = \\boxed{2}`` or ``\\boxed{-3}`` for gold ``2, -3``).
+    multi_box: bool = False
 
 
 _registry: dict[str, Verifier] = {}
@@ -142,13 +145,15 @@ def register_verifier(
     fallback: FallbackFn | None = None,
     config_options: Mapping[str, str] | None = None,
     replace: bool = False,
+    multi_box: bool = False,
 ) -> Callable[[F], F]:
     """Decorator: register ``grade(answer, gold, **options) -> float`` under ``name``.
 
     ``fallback(response) -> str | None`` finds the answer when the response has neither
     ``<answer>`` tags nor a ``\\boxed{}``. ``config_options`` maps a keyword of ``grade`` to
-    the :class:`~rlsd.verify.settings.VerifyConfig` field that supplies it. The function is
-    returned unchanged.
+    the :class:`~rlsd.verify.settings.VerifyConfig` field that supplies it. ``multi_box``:
+    when the gold lists several parts, the verifier receives every box joined by ``", "``.
+    The function is returned unchanged.
     """
     _check_name(name)
     _check_config_options(name, config_options or {})
@@ -159,6 +164,7 @@ def register_verifier(
             grade_ref=function_ref(fn),
             fallback_ref=function_ref(fallback) if fallback is not None else None,
             config_options=dict(config_options or {}),
+            multi_box=multi_box,
         )
         _add(verifier, replace)
         return fn
@@ -215,6 +221,7 @@ def _register_loaded(name: str, ref: str, obj: Any, origin: str) -> Verifier:
         fallback_ref=known.fallback_ref if known else None,
         config_options=dict(known.config_options) if known else {},
         origin=origin,
+        multi_box=known.multi_box if known else False,
     )
     _add(verifier, replace=False)
     return verifier

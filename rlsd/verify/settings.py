@@ -52,6 +52,21 @@ class VerifyConfig:
         default=1e-8,
         metadata={"help": "absolute tolerance of the 'numeric' verifier (matters near 0)"},
     )
+    math_float_rounding: int = field(
+        default=-1,
+        metadata={
+            "help": "'math': -1 = compare numbers to the precision the gold states (README); "
+            "N >= 0 = math-verify's own rounding of both sides to N decimal places"
+        },
+    )
+    math_strict: bool = field(
+        default=True,
+        metadata={"help": "'math': math-verify's strict mode (variable names must match)"},
+    )
+    math_set_relation: bool = field(
+        default=False,
+        metadata={"help": "'math': let an interval equal a relation (x in [a,b] = a<=x<=b)"},
+    )
     max_response_length: int = field(
         default=0,
         metadata={"help": "DAPO over-length penalty: maximum length L_max (0 = no penalty)"},
@@ -100,6 +115,11 @@ class VerifyConfig:
         if self.max_answer_chars < 1:
             raise ConfigError(
                 f"setting 'max_answer_chars' must be >= 1, got {self.max_answer_chars}"
+            )
+        if self.math_float_rounding < -1:
+            raise ConfigError(
+                "setting 'math_float_rounding' must be -1 (the gold's precision) or >= 0, "
+                f"got {self.math_float_rounding}"
             )
         if self.workers < 0:
             raise ConfigError(f"setting 'workers' must be >= 0, got {self.workers}")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 
+from rlsd.verify.extract import stated_answer
 from rlsd.verify.registry import register_verifier
 
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
 _SPACE_RUN = re.compile(r"\s+")
-_ANSWER_MARK = re.compile(r"answer\s*(?:is|:)", re.IGNORECASE)
 _SURROUNDING = " \t\n.,;:!?\"'`*"
 
 
@@ -29,13 +29,11 @@ def normalise_text(text: str) -> str:
 
 
 def exact_fallback(response: str) -> str | None:
-    """Fallback: the rest of the line after the last "answer is"/"answer:", else the last
-    non-empty line."""
-    marks = list(_ANSWER_MARK.finditer(response))
-    if marks:
-        tail = response[marks[-1].end() :].strip()
-        if tail:
-            return tail.splitlines()[0]
+    """Fallback: the clause after the last "answer is" / "Answer:" phrase
+    (:func:`rlsd.verify.extract.stated_answer`), else the last non-empty line."""
+    stated = stated_answer(response)
+    if stated is not None:
+        return stated
     lines = [line for line in response.splitlines() if line.strip()]
     return lines[-1] if lines else None
 

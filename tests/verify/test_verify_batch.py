@@ -33,7 +33,7 @@ def test_shaped_reward_is_09_accuracy_plus_01_format() -> None:
     assert [r.reason for r in results] == [
         "correct",
         "correct",
-        "wrong answer: got 17, expected 18",
+        "wrong answer: got 17, expected 18 (graded after the reasoning block)",
         "no answer found",
         "answer too long (2000 chars > 1000)",
     ]
@@ -170,7 +170,11 @@ def test_crash_memory_bomb_and_bad_verifiers_fail_only_their_item(
     ]
     results = verify_batch(items, config)
     reasons = [r.reason for r in results]
-    assert reasons[0] == "verifier error: grading worker died (exit code -9)"
+    # a worker killed by the answer gets a second try, then the answer scores 0 (the pool
+    # itself still grades a known-good probe, so this is not a broken pool)
+    assert (
+        reasons[0] == "verifier error: this answer killed the grading worker twice (exit code -9)"
+    )
     assert reasons[1] == "verifier error: out of memory"
     assert reasons[2] == "verifier error: ValueError: boom"
     assert reasons[3].startswith("verifier error:") and "returned 1.5, not in [0, 1]" in reasons[3]

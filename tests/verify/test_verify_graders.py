@@ -19,7 +19,7 @@ from rlsd.verify.numbers import (
     numeric_verifier,
     parse_number,
 )
-from rlsd.verify.symbolic import math_answer_text, math_verifier
+from rlsd.verify.symbolic import math_verifier
 from rlsd.verify.text import exact_fallback, exact_verifier, normalise_text
 
 
@@ -220,7 +220,7 @@ def test_exact_fallback_reads_the_final_line() -> None:
     ],
 )
 def test_math_500_answers(response: str, gold: str, expected: float) -> None:
-    assert graded(math_verifier, math_answer_text, response, gold) == expected
+    assert graded(math_verifier, None, response, gold) == expected
 
 
 def test_math_unparseable_gold_is_a_data_error() -> None:
