@@ -33,7 +33,8 @@ class DataConfig:
     prompt_field: str | None = field(default=None, metadata=_help(
         "column holding the question text"))
     messages_field: str | None = field(default=None, metadata=_help(
-        "column holding chat turns [{role, content}] (instead of a prompt column)"))
+        "column holding chat turns [{role, content}] (instead of a prompt column); a final "
+        "assistant turn is taken as the reference solution and removed from the prompt"))
     answer_field: str | None = field(default=None, metadata=_help(
         "column holding the reference answer"))
     solution_field: str | None = field(default=None, metadata=_help(

@@ -12,6 +12,24 @@
 
 Rows are held in memory as Python dicts: the data sets this stage targets are thousands of
 rows, and the originals must survive unchanged for the rejects file.
+
+JSON lines (:func:`parse_jsonl`) are read as bytes, and no row is altered or lost silently:
+
+- one record per ``\\n``, with an optional ``\\r`` before it (CRLF files read like LF ones);
+  no other character ends a record, so a raw U+2028, U+2029 or NEL (U+0085) inside a JSON
+  string (where JSON allows them) stays part of that string;
+- a UTF-8 byte-order mark at the start of the file (Windows editors, spreadsheet exports) or
+  at the start of a line (files joined with ``cat``) is an encoding mark, not data: it is
+  dropped; a UTF-16/UTF-32 byte-order mark fails the whole file with one error, since every
+  line would be unreadable;
+- each line is decoded as strict UTF-8: a line with invalid bytes is rejected
+  (``invalid utf-8``, its bytes kept as base64) with its line number and the byte offset of
+  the first bad byte, never repaired with U+FFFD; so is a line whose JSON strings hold a
+  lone surrogate escape (``"\\ud800"``), which no UTF-8 table can store;
+- lines holding only spaces and tabs are skipped; every other line that is not one JSON
+  object is rejected (``invalid json``, with line number and byte offset).
+
+Rejected lines count in ``rows_read`` and against ``max_reject_fraction``.
 """
 
 from __future__ import annotations
@@ -27,7 +45,7 @@ from rlsd.data import synthetic
 from rlsd.data.config import DataConfig
 from rlsd.data.errors import DataError
 from rlsd.data.mapping import FieldMapping, HFPreset, find_preset
-from rlsd.data.rejects import INVALID_JSON, reject_record
+from rlsd.data.rejects import INVALID_JSON, INVALID_UTF8, reject_record
 
 FILE_SUFFIXES = (".parquet", ".jsonl")
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -101,22 +119,69 @@ def source_from_dataset(dataset: Any, mapping: FieldMapping, label: str,
                             columns=list(dataset.column_names))
 
 
-def parse_jsonl(data: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(rows, rejects) of JSON-lines text; blank lines are skipped, bad lines rejected."""
+#: Byte-order marks of encodings other than UTF-8, longest first (the UTF-32 LE mark starts
+#: with the UTF-16 LE one).
+_FOREIGN_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"),
+    (b"\xff\xfe", "UTF-16 LE"), (b"\xfe\xff", "UTF-16 BE"),
+)
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def parse_jsonl(data: bytes, name: str = "the JSON-lines data"
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, rejects) of JSON-lines bytes, by the rules in the module docstring.
+
+    ``name`` (the file's URI) goes into error messages. Each reject is a
+    :func:`~rlsd.data.rejects.reject_record` whose ``index`` is the 0-based line number and
+    whose ``detail`` starts ``line N, byte offset B:`` (1-based line, 0-based byte offset in
+    ``data``). Raises :class:`DataError` for UTF-16/UTF-32 text (a byte-order mark says so).
+    """
+    for bom, encoding in _FOREIGN_BOMS:
+        if data.startswith(bom):
+            raise DataError(f"{name} is {encoding} text (it starts with a {encoding} byte-order "
+                            "mark); JSON lines must be UTF-8: save the file as UTF-8")
     rows: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
-    for lineno, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
+    line_start = 0
+    # Split the bytes, not decoded text: str.splitlines() also ends lines at U+2028, U+2029
+    # and NEL, which JSON allows raw inside strings; and a bad byte stays confined to its own
+    # line, at a byte offset that can be reported.
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        start, line_start = line_start, line_start + len(raw) + 1
+        line = raw[len(_UTF8_BOM):] if raw.startswith(_UTF8_BOM) else raw
+        start += len(raw) - len(line)
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if not line.strip(b" \t"):
             continue
         try:
-            value = json.loads(line)
+            text = line.decode("utf-8")  # strict: never replace bytes with U+FFFD
+        except UnicodeDecodeError as exc:
+            rejects.append(reject_record(
+                lineno - 1, INVALID_UTF8,
+                f"line {lineno}, byte offset {start + exc.start}: not UTF-8 ({exc.reason}: "
+                f"{line[exc.start:exc.end].hex(' ')}); save the file as UTF-8", line))
+            continue
+        try:
+            value = json.loads(text)
         except json.JSONDecodeError as exc:
-            rejects.append(reject_record(lineno - 1, INVALID_JSON, f"line {lineno}: {exc}", line))
+            at = start + len(text[:exc.pos].encode("utf-8"))
+            rejects.append(reject_record(
+                lineno - 1, INVALID_JSON, f"line {lineno}, byte offset {at}: {exc.msg}", text))
             continue
         if not isinstance(value, dict):
             rejects.append(reject_record(
-                lineno - 1, INVALID_JSON, f"line {lineno}: a JSON {type(value).__name__}, "
-                "expected an object", value))
+                lineno - 1, INVALID_JSON, f"line {lineno}, byte offset {start}: a JSON "
+                f"{type(value).__name__}, expected an object", value))
+            continue
+        try:  # a \ud800-style escape without its pair decodes to a string no table can store
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            rejects.append(reject_record(
+                lineno - 1, INVALID_UTF8, f"line {lineno}, byte offset {start}: a string holds "
+                f"the lone surrogate U+{ord(exc.object[exc.start]):04X} (a \\u escape without "
+                "its pair), which is not text", text))
             continue
         rows.append(value)
     return rows, rejects
@@ -129,7 +194,7 @@ def load_file(uri: str, mapping: FieldMapping) -> LoadedSource:
     if uri.endswith(".parquet"):
         rows, rejects = data_io.read_table(uri).to_pylist(), []
     elif uri.endswith(".jsonl"):
-        rows, rejects = parse_jsonl(data_io.read_bytes(uri))
+        rows, rejects = parse_jsonl(data_io.read_bytes(uri), name=uri)
     else:
         raise DataError(f"cannot read {uri}: expected a file ending in {' or '.join(FILE_SUFFIXES)}")
     if not rows and not rejects:

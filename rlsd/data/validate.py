@@ -1,7 +1,8 @@
 """Row validation: turn one mapped row into a prompt-schema row or reject it with a reason.
 
 Conversions are the lossless ones only (numbers to text, a JSON string of chat turns to a
-list, a single image to a list of one, non-PNG/JPEG images to PNG); anything else is a
+list, a single image to a list of one, non-PNG/JPEG images to PNG, a chat row's final
+assistant turn to its reference solution: :func:`take_reference_turn`); anything else is a
 :class:`~rlsd.data.rejects.RowRejected` whose reason the summary counts.
 """
 
@@ -22,6 +23,7 @@ from rlsd.data import io as data_io
 from rlsd.data.errors import DataError
 from rlsd.data.prompt_format import format_prompt
 from rlsd.data.rejects import (
+    ASSISTANT_AFTER_QUESTION,
     BAD_IMAGE,
     BOTH_PROMPT_AND_MESSAGES,
     EMPTY_ANSWER,
@@ -84,6 +86,32 @@ def _messages(value: Any) -> list[dict[str, str]]:
             )
         turns.append({"role": turn["role"], "content": turn["content"]})
     return turns
+
+
+def take_reference_turn(messages: list[dict[str, str]], question: int
+                        ) -> tuple[list[dict[str, str]], str | None]:
+    """Split what follows the question off a chat row: ``(prompt turns, reference or None)``.
+
+    ``question`` indexes the last non-blank user turn. Chat exports store the worked answer
+    as a final assistant turn; the student must never see it (it would read the answer off
+    its prompt), so a single assistant turn right after the question is removed and its
+    stripped text returned as the reference solution (``None`` when blank: nothing is lost).
+    Turns after the question that include no assistant turn are kept as they are.
+    Raises :class:`RowRejected` (``assistant turn after question``) for any other assistant
+    turn after the question (several, or one followed by more turns): none may stay in the
+    prompt, and which one is the solution is unclear.
+    """
+    tail = messages[question + 1:]
+    if not any(t["role"] == "assistant" for t in tail):
+        return messages, None
+    if len(tail) == 1:
+        return messages[:question + 1], tail[0]["content"].strip() or None
+    raise RowRejected(
+        ASSISTANT_AFTER_QUESTION,
+        f"turns after the question (messages[{question}], the last user turn) are "
+        f"{[t['role'] for t in tail]}; only one final assistant turn can be read as the "
+        "reference solution",
+    )
 
 
 def _image_bytes(item: Any, i: int, base_uri: str | None) -> bytes:
@@ -154,6 +182,8 @@ def normalise_row(row: Mapping[str, Any], rules: RowRules) -> dict[str, Any]:
     Checks, in order: id type, exactly one of prompt/messages and not empty, answer present
     and not empty, solution/verifier/source types, verifier known, images decodable, and the
     templated prompt at most ``rules.max_prompt_chars`` characters (chat form: all turns).
+    A chat row's final assistant turn becomes its ``solution`` (:func:`take_reference_turn`);
+    a row that has a solution as well is rejected (``assistant turn after question``).
     """
     row_id = _text(row["id"], "id").strip()
     if not row_id:
@@ -164,6 +194,7 @@ def normalise_row(row: Mapping[str, Any], rules: RowRules) -> dict[str, Any]:
         raise RowRejected(BOTH_PROMPT_AND_MESSAGES, "set exactly one of prompt and messages")
     if prompt is None and messages is None:
         raise RowRejected(NO_PROMPT, "set exactly one of prompt and messages")
+    reference = None  # a chat row's final assistant turn, moved out of the prompt
     if prompt is not None:
         prompt = _text(prompt, "prompt").strip()
         if not prompt:
@@ -177,6 +208,7 @@ def normalise_row(row: Mapping[str, Any], rules: RowRules) -> dict[str, Any]:
             raise RowRejected(EMPTY_PROMPT, "messages have no non-blank user turn")
         # The question is the last user turn; the template goes there, as for text prompts.
         last = max(i for i, t in enumerate(messages) if t["role"] == "user" and t["content"].strip())
+        messages, reference = take_reference_turn(messages, last)
         messages[last]["content"] = format_prompt(messages[last]["content"].strip(),
                                                   rules.prompt_template)
         length = sum(len(t["content"]) for t in messages)
@@ -191,6 +223,14 @@ def normalise_row(row: Mapping[str, Any], rules: RowRules) -> dict[str, Any]:
     solution = row.get("solution")
     if solution is not None:
         solution = _text(solution, "solution").strip() or None
+    if reference is not None:
+        if solution is not None:  # two references: which one the teacher should see is unclear
+            raise RowRejected(
+                ASSISTANT_AFTER_QUESTION,
+                "messages end with an assistant turn and the row has a solution too; keep one "
+                "(a final assistant turn is read as the reference solution)",
+            )
+        solution = reference
 
     verifier = _text(row["verifier"], "verifier").strip()
     if rules.known_verifiers and verifier not in rules.known_verifiers:

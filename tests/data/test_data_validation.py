@@ -20,8 +20,8 @@ def _good(i: int) -> dict:
 
 
 def _bad_rows(png: bytes) -> list[tuple[str, dict]]:
-    """(expected reason, row) for every reason a row can be rejected for (invalid json is
-    a file-level reason, tested below)."""
+    """(expected reason, row) for every reason a row can be rejected for (invalid json and
+    invalid utf-8 are file-level reasons, tested below and in test_data_jsonl.py)."""
     p = {"prompt": "What is 1 + 1?", "verifier": "numeric"}
     return [
         ("missing id", {"id": None, **p, "answer": "2"}),
@@ -52,6 +52,15 @@ def _bad_rows(png: bytes) -> list[tuple[str, dict]]:
                                "images": ["data:image/png;base64,@@@"]}),
         ("prompt too long", {"id": "l1", "prompt": "x" * 250, "answer": "2"}),
         ("unknown verifier", {"id": "v1", **p, "answer": "2", "verifier": "lean"}),
+        ("assistant turn after question", {
+            "id": "a1", "answer": "2", "solution": "1 + 1 = 2",
+            "messages": [{"role": "user", "content": "1 + 1?"},
+                         {"role": "assistant", "content": "It is 2."}]}),
+        ("assistant turn after question", {
+            "id": "a2", "answer": "2",
+            "messages": [{"role": "user", "content": "1 + 1?"},
+                         {"role": "assistant", "content": "It is 2."},
+                         {"role": "assistant", "content": "Really, 2."}]}),
     ]
 
 
@@ -67,7 +76,7 @@ def test_every_reason_is_counted_and_keeps_the_original_row(png, tmp_path):
     for reason, _ in bad:
         expected[reason] = expected.get(reason, 0) + 1
     assert result.summary["rejects_by_reason"] == expected
-    assert set(expected) | {"invalid json", "unparsable answer"} == set(REASONS)
+    assert set(expected) | {"invalid json", "invalid utf-8", "unparsable answer"} == set(REASONS)
     assert result.summary["rows_read"] == 10 + len(bad)
     assert result.summary["rows_valid"] == 10
     assert result.train.num_rows + result.eval.num_rows == 10
@@ -95,7 +104,10 @@ def test_invalid_json_lines_are_rejects(tmp_path):
     assert result.summary["rejects_by_reason"] == {"invalid json": 2}
     assert result.summary["rows_read"] == 5 and result.summary["rows_valid"] == 3
     assert [r["row"] for r in result.rejects] == ["{not json", [1, 2]]
-    assert result.rejects[0]["detail"].startswith("line 2: ")
+    assert result.rejects[0]["detail"] == (
+        f"line 2, byte offset {len(good[0]) + 2}: Expecting property name enclosed in double quotes")
+    assert result.rejects[1]["detail"] == (
+        f"line 4, byte offset {len(good[0]) + len(good[1]) + 12}: a JSON list, expected an object")
 
 
 def test_lossless_conversions_are_accepted(png, gif):
