@@ -63,6 +63,13 @@ _CLAUSE_END = re.compile(
     re.IGNORECASE,
 )
 _QUOTES = re.compile(r'^(?:\\?["\'`])+|(?:\\?["\'`])+$')
+# In tagged answers only a connective or a parenthetical ends the answer ("<answer>C, since
+# option B double counts</answer>", "<answer>40 (8 boxes of 5)</answer>"); a bare comma does
+# not ("Paris, France", "x = 1, y = 2").
+_TAG_CLAUSE_END = re.compile(
+    r",?\s+(?:because|since|which|as|but|where|given|using)\b|(?<=\S)\s+\((?!\s*\))",
+    re.IGNORECASE,
+)
 # A top-level comma that separates parts (not a thousands separator such as "1,234").
 _THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 
@@ -227,7 +234,8 @@ def extract_answer(
     ``<answer>`` tags, else the last ``\\boxed{}``, else ``fallback``.
 
     A ``\\boxed{}`` inside the answer tags is unwrapped (``<answer>\\boxed{5}</answer>`` gives
-    ``5``). ``join_boxes`` (for a reference answer that lists several parts) joins every box
+    ``5``); tagged text ends at a connective or a parenthetical (``<answer>12, which took 3
+    steps</answer>`` gives ``12``). ``join_boxes`` (for a reference answer that lists several parts) joins every box
     with ``", "``: ``x = \\boxed{2} or \\boxed{-3}`` gives ``2, -3``. An answer phrase after
     the last box ("... The final answer is 7") sends the response to ``fallback`` instead. With ``fallback=None``
     the final region is returned (source ``"response"``), so a plug-in verifier without an
@@ -241,7 +249,13 @@ def extract_answer(
     tagged = answer_tag(region)
     if tagged is not None:
         boxes = all_boxed(tagged)
-        answer = (", ".join(boxes) if join_boxes else boxes[-1]) if boxes else tagged
+        if boxes:
+            answer = ", ".join(boxes) if join_boxes else boxes[-1]
+        elif (stated := stated_answer(tagged)) is not None:
+            answer = stated  # "<answer>The answer is (C)</answer>"
+        else:
+            end = _TAG_CLAUSE_END.search(tagged)
+            answer = tagged[: end.start()].strip() if end else tagged
         return (answer, "answer_tag") if answer else (None, None)
     spans = _boxes(region)
     # An answer phrase after the last box restates the answer ("\\boxed{200} ... The final
