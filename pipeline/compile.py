@@ -8,7 +8,11 @@
 Compile-time settings are the fields of :class:`pipeline.options.CompileOptions` (``--help``
 lists them; ``--config file.yaml`` and ``--set name=value`` work as for every rlsd stage).
 The component image is ``--component-image``, else ``$RLSD_COMPONENT_IMAGE``, else the
-default. Bad settings: one line on stderr and exit status 2, nothing written.
+default. ``--param name=value`` changes a pipeline parameter's default in the YAML (a run can
+still override it). The pipeline root must be an S3 URI that :mod:`rlsd.storage` accepts, and
+every parameter default obeys the rules of the settings dataclass that reads it
+(:mod:`pipeline.params`), as ``pipeline.submit`` checks them again. Bad settings: one line on
+stderr and exit status 2, nothing written.
 """
 
 from __future__ import annotations
@@ -24,17 +28,26 @@ from components import COMPONENT_NAMES
 from components._shared.image import build_component, component_image
 from pipeline.options import CompileOptions
 from pipeline.pipeline import build_pipeline, component_body
+from pipeline.submit import parse_params
 from rlsd.config import ConfigError, add_config_args, config_from_args
 
 DEFAULT_OUTPUT = "rlsd_pipeline.yaml"
 COMPONENTS_DIR = Path(__file__).resolve().parent.parent / "components"
 
 
-def compile_pipeline(options: CompileOptions, output: str | Path) -> Path:
-    """Compile the pipeline for ``options`` to ``output``; returns the path."""
+def compile_pipeline(options: CompileOptions, output: str | Path,
+                     param_defaults: Sequence[str] = ()) -> Path:
+    """Compile the pipeline for ``options`` to ``output``; returns the path.
+
+    ``param_defaults``: ``name=value`` pairs that replace parameter defaults in the YAML,
+    typed and checked like ``pipeline.submit``'s ``--param``. Everything is checked before
+    anything is written (:class:`ValueError` naming the problem).
+    """
+    pipeline = build_pipeline(options)
+    defaults = parse_params(param_defaults, pipeline)
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_pipeline(options), str(target))
+    compiler.Compiler().compile(pipeline, str(target), pipeline_parameters=defaults or None)
     return target
 
 
@@ -60,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write every components/<name>/component.yaml instead")
     parser.add_argument("--components-dir", default=str(COMPONENTS_DIR),
                         help="where --components writes (default: this checkout's components/)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="default of a pipeline parameter in the YAML (repeatable)")
     add_config_args(parser, CompileOptions)
     return parser
 
@@ -73,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in paths:
                 print(f"wrote {path}")
             return 0
-        path = compile_pipeline(options, args.output)
+        path = compile_pipeline(options, args.output, args.param)
     except (ConfigError, ValueError) as exc:
         print(f"pipeline.compile: error: {exc}", file=sys.stderr)
         return 2

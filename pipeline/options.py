@@ -24,12 +24,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from components._shared.model_pointer import remote_uri
 from rlsd.algorithms import AlgorithmConfig
 from rlsd.algorithms.token_credit import TOKEN_ADVANTAGES
 from rlsd.config import ConfigError, from_dict
 from rlsd.launch import PyTorchJobSpec, PyTorchJobSpecError
 from rlsd.launch.naming import is_label_key, is_label_value
 from rlsd.launch.quantity import is_quantity
+from rlsd.storage import UnsupportedURIError, parse_s3
 
 #: ``manifests/kfp-launcher.yaml``'s defaultPipelineRoot and credentials Secret.
 DEFAULT_PIPELINE_ROOT = "s3://rlsd-pipelines/v2/artifacts"
@@ -125,10 +127,7 @@ class CompileOptions:
         if self.teacher_refresh_rounds < 0:
             raise ConfigError(f"teacher_refresh_rounds must be >= 0 (0: live policy), "
                               f"got {self.teacher_refresh_rounds}")
-        if not self.pipeline_root.startswith(("s3://", "minio://")):
-            raise ConfigError(f"pipeline_root must be an s3:// (or minio://) URI: checkpoints "
-                              f"are written next to their Model artifacts through the S3 API, "
-                              f"got {self.pipeline_root!r}")
+        check_pipeline_root(self.pipeline_root)
         if self.s3_secret and not _SECRET_NAME.match(self.s3_secret):
             raise ConfigError(f"s3_secret {self.s3_secret!r} is not a Kubernetes Secret name")
         if self.s3_endpoint and "://" not in self.s3_endpoint:
@@ -185,6 +184,24 @@ class CompileOptions:
     def needs_scores(self) -> bool:
         """GRPO alone trains without the self-teacher's log-probs: no score tasks."""
         return self.algorithm != "grpo"
+
+
+def check_pipeline_root(root: str, name: str = "pipeline_root") -> str:
+    """``root`` if it is an ``s3://`` (or KFP's ``minio://``) URI that :mod:`rlsd.storage`
+    accepts (bucket name, key length), else :class:`ConfigError` naming ``name``.
+
+    Checkpoints are written next to their Model artifacts through the S3 API, as
+    :func:`components._shared.model_pointer.remote_uri` spells them; a root the storage layer
+    refuses would fail the first update, after a whole round.
+    """
+    if not root.startswith(("s3://", "minio://")):
+        raise ConfigError(f"{name} must be an s3:// (or minio://) URI: checkpoints are written "
+                          f"next to their Model artifacts through the S3 API, got {root!r}")
+    try:
+        parse_s3(remote_uri(root))
+    except UnsupportedURIError as exc:
+        raise ConfigError(f"{name} {root!r} is not a usable S3 root: {exc}") from None
+    return root
 
 
 def check_node_selector(selector: dict[str, str], name: str) -> None:

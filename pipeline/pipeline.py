@@ -13,9 +13,21 @@
 Rounds are unrolled (KFP v2 carries no outputs between loop iterations). Every round's stages
 take ``policy: Input[Model]``: round 0 gets the base model component's pointer, round r+1
 round r's update output. The score task of round r reads the teacher from round
-``floor(r / K) * K``'s policy (``K = 0``: its own policy). Caching is off for every task
-that samples or trains (rollout, score, update, evaluate), so a re-run never silently reuses
-a stale rollout; data prep, verify and merge are deterministic in their inputs and may cache.
+``floor(r / K) * K``'s policy (``K = 0``: its own policy).
+
+Caching (:data:`CACHING`; every task's setting is explicit, so neither
+``KFP_DISABLE_EXECUTION_CACHING_BY_DEFAULT`` nor kfp's default decides it). KFP keys a task's
+cache on its input parameters, the identity of its input artifacts, and its image and
+command, never on what the task reads from elsewhere. So a task may cache only when its
+outputs are a pure function of exactly those: it reads nothing named by a string (an
+``s3://`` file refreshed every night, an unpinned Hugging Face dataset or model, "the last
+finished round" of ``resume_round=-1``), does not sample and has no side effect. Base model
+and data prep read such external state, rollout, score and evaluate sample from a model
+resolved at run time, and update trains and writes a checkpoint: none of them caches, so a
+recurring run never reuses the first run's data split or policy. Verify, merge and report
+read only their input artifacts (the report's checkpoint is the one its input pointer names,
+with its files' sizes and digests) and may cache; since their inputs come from tasks that
+never cache, a hit can only be the same artifacts again (a retry of the same run).
 """
 
 # No `from __future__ import annotations`: KFP reads the pipeline signature's real types.
@@ -32,9 +44,33 @@ from components import COMPONENT_NAMES
 from components._shared.image import build_component, component_image
 from pipeline import kube
 from pipeline.options import DEFAULT_TRAINER_IMAGE, CompileOptions
+from pipeline.params import check_parameters, pipeline_defaults, pipeline_types
 
+
+class Caching(NamedTuple):
+    """Whether a component's tasks may come from KFP's cache, and why (module docstring)."""
+
+    enabled: bool
+    reason: str
+
+
+#: The caching decision of every component (a new component must add one).
+CACHING: dict[str, Caching] = {
+    "base_model": Caching(False, "resolves resume_from / resume_round=-1 (the last finished "
+                                 "round) and checks an s3:// model's manifest at run time"),
+    "data_prep": Caching(False, "reads a data source named by a string: an s3:// file or a "
+                                "Hugging Face dataset can change between runs"),
+    "rollout": Caching(False, "samples from a policy resolved at run time"),
+    "verify": Caching(True, "pure function of its prompts and rollouts artifacts"),
+    "score": Caching(False, "runs a policy resolved at run time"),
+    "merge": Caching(True, "pure function of the shards' artifacts"),
+    "update": Caching(False, "trains: launches a PyTorchJob and writes a checkpoint"),
+    "evaluate": Caching(False, "samples from a policy resolved at run time"),
+    "report": Caching(True, "pure function of its artifacts and the checkpoint its pointer "
+                            "names (sizes and digests in the pointer)"),
+}
 #: Tasks whose outputs must never come from the cache.
-UNCACHED_COMPONENTS = ("rollout", "score", "update", "evaluate")
+UNCACHED_COMPONENTS = tuple(name for name, c in CACHING.items() if not c.enabled)
 
 
 def component_body(name: str) -> Callable:
@@ -46,6 +82,13 @@ def stage_components(image: str | None = None) -> dict[str, PythonComponent]:
     """Every component, built for ``image`` (default: :func:`component_image`)."""
     chosen = component_image(image)
     return {name: build_component(component_body(name), chosen) for name in COMPONENT_NAMES}
+
+
+def cached_task(name: str, component: PythonComponent, **arguments) -> dsl.PipelineTask:
+    """A task of component ``name`` with its :data:`CACHING` decision set explicitly."""
+    if name not in CACHING:
+        raise KeyError(f"component {name!r} has no caching decision in pipeline.CACHING")
+    return component(**arguments).set_caching_options(CACHING[name].enabled)
 
 
 def pipeline_name(options: CompileOptions) -> str:
@@ -71,7 +114,8 @@ class PipelineOutputs(NamedTuple):
 
 
 def build_pipeline(options: CompileOptions | None = None) -> Callable:
-    """The ``@dsl.pipeline`` function for ``options`` (validated here)."""
+    """The ``@dsl.pipeline`` function for ``options`` (validated here, with the pipeline
+    parameters' defaults: :func:`pipeline.params.check_parameters`)."""
     options = options or CompileOptions()
     options.validate()
     comps = stage_components(options.component_image or None)
@@ -82,8 +126,10 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
         return kube.common_settings(task.set_display_name(title), options)
 
     def model_task(task: dsl.PipelineTask, title: str) -> dsl.PipelineTask:
-        task.set_caching_options(False)
         return kube.model_task_settings(task.set_display_name(title), options)
+
+    def stage(name: str, **arguments) -> dsl.PipelineTask:
+        return cached_task(name, comps[name], **arguments)
 
     @dsl.pipeline(name=pipeline_name(options), description=pipeline_description(options),
                   pipeline_root=options.pipeline_root)
@@ -114,9 +160,9 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
         eval_temperature: float = 0.0,
         seed: int = 0,
     ) -> PipelineOutputs:
-        base = light(comps["base_model"](model=model, resume_from=resume_from,
-                                         resume_round=resume_round), "base model")
-        data = light(comps["data_prep"](
+        base = light(stage("base_model", model=model, resume_from=resume_from,
+                           resume_round=resume_round), "base model")
+        data = light(stage("data_prep",
             source=data_source, synthetic_difficulty=synthetic_difficulty,
             synthetic_n=synthetic_size, seed=seed), "data prep")
         train = data.outputs["train"]
@@ -124,16 +170,16 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
         for r in range(options.rounds):
             policy, teacher = policies[r], policies[options.teacher_round(r)]
             with dsl.ParallelFor(shards) as shard:
-                rollout = model_task(comps["rollout"](
+                rollout = model_task(stage("rollout",
                     policy=policy, prompts=train, round_index=r,
                     prompts_per_round=prompts_per_round, shard_index=shard,
                     num_shards=len(shards), samples_per_prompt=samples_per_prompt,
                     max_new_tokens=max_new_tokens, temperature=temperature, seed=seed),
                     f"round {r}: rollout")
-                verify = light(comps["verify"](
+                verify = light(stage("verify",
                     prompts=train, rollouts=rollout.outputs["rollouts"]), f"round {r}: verify")
                 if options.needs_scores:
-                    score = model_task(comps["score"](
+                    score = model_task(stage("score",
                         policy=policy, teacher=teacher, rollouts=rollout.outputs["rollouts"],
                         prompts=train, algorithm=options.algorithm,
                         micro_batch_tokens=micro_batch_tokens,
@@ -142,10 +188,10 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
                          "rewards": dsl.Collected(verify.outputs["rewards"])}
             if options.needs_scores:
                 collected["scores"] = dsl.Collected(score.outputs["scores"])
-            merge = light(comps["merge"](**collected, algorithm=options.algorithm),
+            merge = light(stage("merge", **collected, algorithm=options.algorithm),
                           f"round {r}: merge")
             scores = {"scores": merge.outputs["round_scores"]} if options.needs_scores else {}
-            update = comps["update"](
+            update = stage("update",
                 policy=policy, rollouts=merge.outputs["round_rollouts"],
                 rewards=merge.outputs["round_rewards"], prompts=train, **scores,
                 algorithm=options.algorithm, round_index=r, launcher=launcher,
@@ -155,19 +201,18 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
                 gpus_per_node=gpus_per_node, nproc_per_node=nproc_per_node,
                 trainer_image=trainer_image, s3_secret=options.s3_secret,
                 run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, job_settings=job_settings)
-            update.set_caching_options(False)
             kube.update_task_settings(update.set_display_name(f"round {r}: update"), options)
             policies.append(update.outputs["updated_policy"])
             last_round = merge
 
         evals = {}
         for label, policy in (("base", policies[0]), ("final", policies[-1])):
-            evals[label] = model_task(comps["evaluate"](
+            evals[label] = model_task(stage("evaluate",
                 policy=policy, prompts=data.outputs["eval_prompts"], label=label,
                 samples_per_prompt=eval_samples, max_new_tokens=max_new_tokens,
                 temperature=eval_temperature, max_prompts=eval_prompts, seed=seed),
                 f"evaluate {label} policy")
-        report = light(comps["report"](
+        report = light(stage("report",
             final_policy=policies[-1], rollouts=last_round.outputs["round_rollouts"],
             rewards=last_round.outputs["round_rewards"],
             scores=last_round.outputs["round_scores"],
@@ -181,4 +226,6 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
             final_report=evals["final"].outputs["report"],
             training_report=report.outputs["training_report"])
 
+    # The defaults written into the YAML obey the same rules as a submitted value.
+    check_parameters(pipeline_defaults(rlsd_pipeline), pipeline_types(rlsd_pipeline))
     return rlsd_pipeline

@@ -28,6 +28,7 @@ from typing import Any
 from kfp import local
 
 from pipeline.options import CompileOptions
+from pipeline.params import check_parameters, pipeline_defaults, pipeline_types
 from pipeline.pipeline import build_pipeline
 from pipeline.submit import parse_params
 
@@ -134,7 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     params = {**(SMALL_PARAMS if args.small else FULL_PARAMS), "nproc_per_node": args.nproc}
     try:
         options.validate()
-        params.update(parse_params(args.param, build_pipeline(options)))
+        pipeline_func = build_pipeline(options)
+        params.update(parse_params(args.param, pipeline_func))
+        check_parameters({**pipeline_defaults(pipeline_func), **params},
+                         pipeline_types(pipeline_func))
     except ValueError as exc:
         print(f"pipeline.run_local: error: {exc}", file=sys.stderr)
         return 2

@@ -9,26 +9,53 @@ The KFP API server comes from the environment: ``KFP_HOST`` (e.g.
 ``https://kubeflow.example.com/pipeline``; unset: kfp's in-cluster default), a bearer token
 from ``KFP_TOKEN`` or from the file named by ``KF_PIPELINES_SA_TOKEN_PATH`` (a projected
 service-account token), and ``KFP_NAMESPACE`` for multi-user Kubeflow. The token is never
-printed. ``--param`` values are converted to the types the pipeline declares; an unknown name
-or a bad value is an error before anything is uploaded. KFP cron expressions have SIX fields
-(seconds first): ``"0 0 3 * * *"`` is 03:00 every day.
+printed. ``--param`` values are converted to the types the pipeline declares and checked, with
+the package's other defaults, by the rules of the settings dataclasses that read them
+(:mod:`pipeline.params`); the pipeline root (``--pipeline-root`` or the package's) must be an
+S3 URI the storage layer accepts. KFP cron expressions have SIX fields (seconds first):
+``"0 0 3 * * *"`` is 03:00 every day. The run's caching is the compiled one (see
+:mod:`pipeline.pipeline`): submit never overrides it.
+
+Exit status: 0 when the run (or recurring run) was created; 2 for a bad argument, parameter,
+cron expression or package (one line, nothing uploaded); 1 when the KFP API cannot be reached
+or refuses a request (one line naming the host and what to check). With ``KFP_HOST`` set, the
+API's health endpoint is asked once before anything else, so a wrong, unreachable or
+unauthorised endpoint is reported before any upload.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import http.client
+import json
+import logging
 import os
 import re
+import socket
+import ssl
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.options import check_pipeline_root
+from pipeline.params import LAUNCHERS as LAUNCHERS  # re-exported: rlsd.launch's modes
+from pipeline.params import check_parameters, pipeline_defaults, pipeline_types
+from rlsd.config import ConfigError
+
 DEFAULT_PACKAGE = "rlsd_pipeline.yaml"
-LAUNCHERS = ("local", "pytorchjob")  # rlsd.launch's modes
 DEFAULT_EXPERIMENT = "rlsd"
+#: What ``kfp.Client`` asks first (``get_kfp_healthz``); the preflight asks it too.
+HEALTHZ_PATH = "/apis/v2beta1/healthz"
+EXIT_SERVER = 1  # the KFP API is unreachable or refused a request
+EXIT_USAGE = 2  # a bad argument, parameter, cron expression or package
 CRON_FIELDS = ("second", "minute", "hour", "day-of-month", "month", "day-of-week")
 # Inclusive numeric range of each field (day-of-week 0-6, Sunday = 0; 7 is not allowed).
 _CRON_RANGES = ((0, 59), (0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
@@ -43,6 +70,11 @@ _FALSE = ("0", "false", "no", "off")
 
 class SubmitError(ValueError):
     """A bad argument, parameter, cron expression or package; the message names it."""
+
+
+class KfpServerError(RuntimeError):
+    """The KFP API cannot be reached, or refused a request; the message names the host and
+    what to check, never the token."""
 
 
 def _cron_value(token: str, index: int) -> None:
@@ -126,10 +158,10 @@ def parse_params(pairs: Sequence[str], pipeline: Any) -> dict[str, Any]:
             raise SubmitError(f"the pipeline has no parameter {name!r}; it has "
                               f"{sorted(inputs)}")
         params[name] = _convert(name, text, str(inputs[name].type))
-    if "launcher" in params and params["launcher"] not in LAUNCHERS:
-        # Checked here: in the pipeline only the update task reads it, after a whole round.
-        raise SubmitError(f"parameter launcher must be one of {list(LAUNCHERS)}, "
-                          f"got {params['launcher']!r}")
+    try:  # with the other defaults: some rules relate two parameters
+        check_parameters({**pipeline_defaults(pipeline), **params}, pipeline_types(pipeline))
+    except ConfigError as exc:
+        raise SubmitError(str(exc)) from None
     return params
 
 
@@ -147,12 +179,170 @@ def read_token(environ: Mapping[str, str]) -> str | None:
     return None
 
 
+def kfp_host(environ: Mapping[str, str]) -> str | None:
+    """``KFP_HOST`` as ``kfp.Client`` will use it (``https://`` added when it has no scheme,
+    no trailing slash), or None when unset (kfp's in-cluster default)."""
+    host = (environ.get("KFP_HOST") or "").strip()
+    if not host:
+        return None
+    if not host.startswith("http"):
+        host = "https://" + host
+    return host.rstrip("/")
+
+
+def shown_host(host: str | None) -> str:
+    """``host`` for a message: without user:password, query or fragment."""
+    if not host:
+        return "kfp's default endpoint (KFP_HOST is unset)"
+    parts = urllib.parse.urlsplit(host)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+_TOKEN_HINT = ("check the token (KFP_TOKEN, or the file named by KF_PIPELINES_SA_TOKEN_PATH) "
+               "and, for multi-user Kubeflow, KFP_NAMESPACE")
+_HOST_HINT = ("check KFP_HOST: it must be the KFP API endpoint, e.g. "
+              "https://kubeflow.example.com/pipeline, or http://localhost:8888 through "
+              "'kubectl port-forward -n kubeflow svc/ml-pipeline 8888'")
+
+
+def _status_error(host: str | None, status: int, reason: str, what: str,
+                  detail: str = "") -> KfpServerError:
+    """The one-line error for an HTTP ``status`` answered to ``what``."""
+    where = shown_host(host)
+    tail = f" ({detail})" if detail else ""
+    if status in (401, 403):
+        return KfpServerError(f"the KFP API at {where} refused {what}: HTTP {status} {reason}"
+                              f"{tail}; {_TOKEN_HINT}")
+    if status == 404:
+        return KfpServerError(f"the KFP API at {where} answered HTTP 404 Not Found to {what}; "
+                              f"{_HOST_HINT}")
+    if 300 <= status < 400:
+        return KfpServerError(f"{where} redirects {what}{tail}, as a login page does, so "
+                              f"the request carried no valid token; {_TOKEN_HINT}")
+    return KfpServerError(f"the KFP API at {where} failed {what}: HTTP {status} {reason}{tail}; "
+                          "check that the KFP API server is healthy")
+
+
+def _unreachable(host: str | None, reason: str) -> KfpServerError:
+    return KfpServerError(f"cannot reach the KFP API at {shown_host(host)}: {reason}; "
+                          f"{_HOST_HINT}, and that the server is up and reachable from here")
+
+
+def _os_reason(exc: BaseException) -> str:
+    """A short reason for a failed connection: 'connection refused', 'timed out'..."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "no answer (timed out)"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error ({getattr(exc, 'reason', None) or exc})"
+    text = str(exc)
+    found = re.search(r"\[Errno -?\d+\] ([^'\])]+)", text)
+    if found:
+        return found.group(1).strip().lower()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _server_detail(body: Any) -> str:
+    """The server's own message from an error body (JSON ``message``), short; else ''."""
+    try:
+        data = json.loads(body) if body else {}
+    except (TypeError, ValueError):
+        return ""
+    message = data.get("message") or data.get("error") if isinstance(data, dict) else None
+    return " ".join(str(message).split())[:200] if message else ""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # report a redirect (a login page) instead of following it
+
+
+def check_endpoint(host: str, token: str | None, timeout_s: float = 10.0) -> None:
+    """Ask ``host``'s KFP health endpoint once, as ``kfp.Client`` does first; raise
+    :class:`KfpServerError` saying what to check when it cannot be reached, redirects, refuses
+    the token or is not a KFP API. Like kfp's client, it ignores proxy variables."""
+    request = urllib.request.Request(host + HEALTHZ_PATH, headers={"Accept": "application/json"})
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+    what = f"GET {HEALTHZ_PATH}"
+    try:
+        with opener.open(request, timeout=timeout_s) as response:
+            body = response.read(65536)
+    except urllib.error.HTTPError as exc:
+        location = exc.headers.get("Location", "") if exc.headers else ""
+        if location and 300 <= exc.code < 400:
+            target = shown_host(urllib.parse.urljoin(host + "/", location))
+            raise _status_error(host, exc.code, exc.reason, f"{what} to {target}") from None
+        raise _status_error(host, exc.code, exc.reason, what,
+                            _server_detail(exc.read(4096))) from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason if isinstance(exc.reason, BaseException) else OSError(exc.reason)
+        raise _unreachable(host, _os_reason(reason)) from None
+    except (OSError, http.client.HTTPException) as exc:  # reset, timeout while reading...
+        raise _unreachable(host, _os_reason(exc)) from None
+    try:
+        json.loads(body)
+    except ValueError:
+        raise KfpServerError(f"{shown_host(host)} answered {what} with something that is not "
+                             f"the KFP API (not JSON: a login page or another service?); "
+                             f"{_HOST_HINT}") from None
+
+
+def translate_error(exc: BaseException, host: str | None, what: str) -> KfpServerError | None:
+    """The one-line :class:`KfpServerError` for an error of kfp's client while doing
+    ``what``, or None for an error that is not about reaching the server."""
+    import kfp_server_api
+    import urllib3
+
+    if isinstance(exc, kfp_server_api.ApiException):
+        if not exc.status:  # kfp_server_api's SSL errors
+            return _unreachable(host, f"TLS error ({exc.reason})")
+        return _status_error(host, exc.status, exc.reason or "", what, _server_detail(exc.body))
+    if isinstance(exc, urllib3.exceptions.MaxRetryError):
+        return _unreachable(host, _os_reason(exc.reason or exc))
+    if isinstance(exc, TimeoutError) and "healthz" in str(exc):  # kfp.Client's retry loop
+        return _unreachable(host, "no healthy answer after kfp's retries")
+    if isinstance(exc, (urllib3.exceptions.HTTPError, http.client.HTTPException,
+                        ConnectionError, TimeoutError, socket.gaierror, ssl.SSLError)):
+        return _unreachable(host, _os_reason(exc))
+    return None  # e.g. a local file error: not about the server
+
+
+@contextlib.contextmanager
+def kfp_errors(host: str | None, what: str) -> Iterator[None]:
+    """Turn errors of kfp's client inside the block into :class:`KfpServerError`."""
+    try:
+        yield
+    except Exception as exc:
+        translated = translate_error(exc, host, what)
+        if translated is None:
+            raise
+        raise translated from None
+
+
 def make_client(environ: Mapping[str, str]) -> Any:
-    """A ``kfp.Client`` for ``KFP_HOST`` with the token from the environment."""
+    """A ``kfp.Client`` for ``KFP_HOST`` with the token from the environment; with
+    ``KFP_HOST`` set, the endpoint is checked first (:func:`check_endpoint`)."""
     import kfp
 
-    return kfp.Client(host=environ.get("KFP_HOST") or None, existing_token=read_token(environ),
-                      namespace=environ.get("KFP_NAMESPACE") or "kubeflow")
+    host, token = kfp_host(environ), read_token(environ)
+    if host:
+        check_endpoint(host, token)
+    with warnings.catch_warnings(), kfp_errors(host, "the health check"):
+        # kfp warns about server versions, and logs each failed health check with a traceback
+        # before retrying; the outcome is reported here in one line instead.
+        warnings.simplefilter("ignore", FutureWarning)
+        logging.disable(logging.ERROR)
+        try:
+            return kfp.Client(host=host, existing_token=token,
+                              namespace=environ.get("KFP_NAMESPACE") or "kubeflow")
+        finally:
+            logging.disable(logging.NOTSET)
 
 
 def upload_version(client: Any, package: str, pipeline_name: str, version_name: str,
@@ -234,7 +424,20 @@ def plan_submission(args: argparse.Namespace, environ: Mapping[str, str],
     if not package.is_file():
         raise SubmitError(f"no compiled pipeline at {package}: run python -m pipeline.compile "
                           f"--output {package} first")
-    pipeline = components.load_component_from_file(str(package))
+    try:
+        pipeline = components.load_component_from_file(str(package))
+        compiled_root = package_pipeline_root(package)
+    except Exception as exc:  # kfp and yaml raise many kinds for a file that is not a pipeline
+        raise SubmitError(f"{package} is not a compiled pipeline ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:200] if str(exc) else ''}): run python "
+                          f"-m pipeline.compile --output {package}") from None
+    try:  # the storage layer's rules, as at compile time (an older package may predate them)
+        if args.pipeline_root is not None:
+            check_pipeline_root(args.pipeline_root, "--pipeline-root")
+        elif compiled_root:
+            check_pipeline_root(compiled_root, f"the pipeline root compiled into {package}")
+    except ConfigError as exc:
+        raise SubmitError(str(exc)) from None
     params = parse_params(args.param, pipeline)
     name = args.pipeline_name or pipeline.name
     stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%d-%H%M%S")
@@ -248,38 +451,60 @@ def plan_submission(args: argparse.Namespace, environ: Mapping[str, str],
         namespace=environ.get("KFP_NAMESPACE") or None)
 
 
-def submit(plan: SubmitPlan, client: Any) -> dict[str, str]:
+def package_pipeline_root(package: str | Path) -> str | None:
+    """The ``defaultPipelineRoot`` compiled into ``package`` (None if it has none)."""
+    import yaml
+
+    with open(package) as stream:
+        spec = next(yaml.safe_load_all(stream), None)
+    return spec.get("defaultPipelineRoot") if isinstance(spec, dict) else None
+
+
+def submit(plan: SubmitPlan, client: Any, host: str | None = None) -> dict[str, str]:
     """Upload a version, ensure the experiment, start the run or the recurring run; returns
-    the ids."""
-    pipeline_id, version_id = upload_version(client, plan.package, plan.pipeline_name,
-                                             plan.version_name, plan.description,
-                                             plan.namespace)
-    experiment = client.create_experiment(name=plan.experiment, namespace=plan.namespace)
+    the ids. An error of the KFP API becomes :class:`KfpServerError` naming ``host`` and the
+    step (and what was already created). Caching is never overridden (``enable_caching`` is
+    left unset): each task's compiled setting applies."""
+    with kfp_errors(host, f"uploading pipeline {plan.pipeline_name!r}"):
+        pipeline_id, version_id = upload_version(client, plan.package, plan.pipeline_name,
+                                                 plan.version_name, plan.description,
+                                                 plan.namespace)
+    done = f"after uploading version {version_id} of pipeline {pipeline_id}"
+    with kfp_errors(host, f"creating experiment {plan.experiment!r} ({done})"):
+        experiment = client.create_experiment(name=plan.experiment, namespace=plan.namespace)
     common = {"experiment_id": experiment.experiment_id, "job_name": plan.run_name,
               "params": plan.params, "pipeline_id": pipeline_id, "version_id": version_id,
               "pipeline_root": plan.pipeline_root, "service_account": plan.service_account}
     result = {"pipeline_id": pipeline_id, "version_id": version_id,
               "experiment_id": experiment.experiment_id}
     if plan.cron:
-        job = client.create_recurring_run(cron_expression=plan.cron,
-                                          max_concurrency=plan.max_concurrency,
-                                          no_catchup=not plan.catchup, enabled=True, **common)
+        with kfp_errors(host, f"creating the recurring run ({done})"):
+            job = client.create_recurring_run(cron_expression=plan.cron,
+                                              max_concurrency=plan.max_concurrency,
+                                              no_catchup=not plan.catchup, enabled=True,
+                                              **common)
         result["recurring_run_id"] = job.recurring_run_id
     else:
-        run = client.run_pipeline(**common)
+        with kfp_errors(host, f"starting the run ({done})"):
+            run = client.run_pipeline(**common)
         result["run_id"] = run.run_id
     return result
 
 
 def main(argv: Sequence[str] | None = None,
          client_factory: Callable[[Mapping[str, str]], Any] = make_client) -> int:
+    """The CLI; returns the exit status (module docstring)."""
     args = build_parser().parse_args(argv)
     try:
         plan = plan_submission(args, os.environ)  # everything checked before connecting
-        result = submit(plan, client_factory(os.environ))
+        host = kfp_host(os.environ)
+        result = submit(plan, client_factory(os.environ), host)
     except SubmitError as exc:
         print(f"pipeline.submit: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except KfpServerError as exc:
+        print(f"pipeline.submit: error: {exc}", file=sys.stderr)
+        return EXIT_SERVER
     for key, value in result.items():
         print(f"{key}: {value}")
     return 0

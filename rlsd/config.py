@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -75,7 +76,10 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
                 return int(value)
             return int(str(value).strip())
         if base is float:
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # NaN passes no comparison, so no validate() sees it
+                raise ConfigError(f"setting '{name}' must be a finite number, got {value!r}")
+            return number
         if base is str:
             return str(value)
         if origin in (list, tuple, Sequence) or base in (list, tuple):

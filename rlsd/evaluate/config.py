@@ -34,5 +34,11 @@ class EvalConfig:
         if self.samples_per_prompt > 1 and self.temperature == 0:
             raise ConfigError("several samples per prompt need temperature > 0 "
                               "(greedy samples are all the same)")
+        if not self.temperature >= 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_prompts is not None and self.max_prompts < 1:
+            raise ConfigError(f"max_prompts must be >= 1 (or none for all), got {self.max_prompts}")
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")

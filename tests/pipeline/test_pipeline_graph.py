@@ -1,11 +1,12 @@
-"""The compiled DAG: stages, the per-round chain, shards, teacher wiring, caching, GRPO."""
+"""The compiled DAG: stages, the per-round chain, shards, teacher wiring, GRPO (caching:
+test_pipeline_caching.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from pipeline.options import DEFAULT_PIPELINE_ROOT, CompileOptions
-from pipeline.pipeline import UNCACHED_COMPONENTS, pipeline_name
+from pipeline.pipeline import pipeline_name
 from rlsd.config import ConfigError
 
 STAGES = ("data_prep", "rollout", "verify", "score", "update", "evaluate")
@@ -121,18 +122,6 @@ def test_grpo_has_no_score_tasks_and_trains_without_scores(compiled):
         assert update["inputs"]["parameters"]["algorithm"]["runtimeValue"]["constant"] == "grpo"
 
 
-def test_caching_is_off_exactly_for_sampling_and_training(compiled):
-    ir = compiled(rounds=2, rollout_shards=2)
-    seen = set()
-    for display, task in ir.executor_tasks():
-        kind = ir.component_kind(task)
-        seen.add(kind)
-        cached = bool(task.get("cachingOptions", {}).get("enableCache"))
-        assert cached == (kind not in UNCACHED_COMPONENTS), display
-    assert set(UNCACHED_COMPONENTS) == {"rollout", "score", "update", "evaluate"}
-    assert set(UNCACHED_COMPONENTS) <= seen
-
-
 def test_update_gets_the_run_id_launcher_and_trainer_settings(compiled):
     ir = compiled(rounds=1, gpu_type="NVIDIA-H100-80GB-HBM3",
                   trainer_node_selector={"pool": "gpu"},
@@ -163,6 +152,10 @@ def test_name_is_a_valid_kfp_name():
     ({"algorithm": "ppo"}, "algorithm must be one of"),
     ({"teacher_refresh_rounds": -1}, "teacher_refresh_rounds must be >= 0"),
     ({"pipeline_root": "/tmp/artifacts"}, "must be an s3://"),
+    # The storage layer's own bucket and key rules (rlsd.storage.parse_s3), minio:// too.
+    ({"pipeline_root": "s3://my bucket/x"}, "'my bucket' is not a valid bucket name"),
+    ({"pipeline_root": "minio://a/x"}, "'a' is not a valid bucket name"),
+    ({"pipeline_root": "s3://b" + "k" * 5 + "/" + "x" * 1100}, "S3 allows 1024"),
     ({"s3_secret": "Not_A_Name"}, "not a Kubernetes Secret name"),
     ({"shm_size": "lots"}, "shm_size 'lots' is not a Kubernetes quantity"),
     ({"task_node_selector": {"bad key!": "x"}}, "not a valid node label"),
