@@ -8,6 +8,9 @@ that shape.
 
 from __future__ import annotations
 
+from rlsd.prompting import check_template as check_slots
+from rlsd.prompting import render_template
+
 QUESTION_SLOT = "{question}"
 
 FORMAT_INSTRUCTION = (
@@ -15,18 +18,16 @@ FORMAT_INSTRUCTION = (
     "inside <answer></answer>."
 )
 
-#: Default template: the question, a blank line, the format instruction. Rendered with
-#: ``str.replace`` (not ``str.format``) so templates may contain other braces, e.g. ``\boxed{}``.
+#: Default template: the question, a blank line, the format instruction. Rendered by
+#: :func:`rlsd.prompting.render_template`, the one renderer of every template (student,
+#: teacher, evaluation): only ``{question}`` is filled, other braces (``\boxed{}``) are text.
 PROMPT_TEMPLATE = QUESTION_SLOT + "\n\n" + FORMAT_INSTRUCTION
 
 
 def check_template(template: str) -> None:
-    """Raise ``ValueError`` unless ``template`` holds the ``{question}`` slot exactly once."""
-    count = template.count(QUESTION_SLOT)
-    if count != 1:
-        raise ValueError(
-            f"prompt template must contain {QUESTION_SLOT} exactly once, found {count} in {template!r}"
-        )
+    """Raise ``ValueError`` (:class:`rlsd.prompting.PromptError`) unless ``template`` holds the
+    ``{question}`` slot exactly once and no other free-standing ``{name}`` placeholder."""
+    check_slots(template, ("question",), "prompt template")
 
 
 def format_prompt(question: str, template: str = PROMPT_TEMPLATE) -> str:
@@ -41,4 +42,4 @@ def format_prompt(question: str, template: str = PROMPT_TEMPLATE) -> str:
         len(question) >= len(prefix) + len(suffix)
     ):
         return question
-    return prefix + question + suffix
+    return render_template(template, {"question": question}, "prompt template")

@@ -24,6 +24,7 @@ from rlsd.data import DataError
 from rlsd.evaluate.config import EvalConfig
 from rlsd.evaluate.evaluation import run_benchmark_evaluation, run_evaluation
 from rlsd.models import ModelError
+from rlsd.prompting import PromptError
 from rlsd.rollout import RolloutError
 from rlsd.storage import StorageError
 
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             sources = parse_sources(args.benchmark_source, benchmarks)
             metrics = run_benchmark_evaluation(args.policy, benchmarks, args.output, config,
                                                sources)
-    except (ConfigError, DataError, ModelError, RolloutError, StorageError,
+    except (ConfigError, DataError, ModelError, PromptError, RolloutError, StorageError,
             FileNotFoundError) as exc:
         print(f"rlsd.evaluate: error: {exc}", file=sys.stderr)
         return 2

@@ -14,18 +14,26 @@ from typing import Any
 import pyarrow as pa
 from tqdm import tqdm
 
-from rlsd.prompting import encode_student_prompt, is_multimodal
+from rlsd.prompting import (
+    check_context_fits,
+    context_window,
+    encode_student_prompt,
+    is_multimodal,
+    tokenizer_of,
+)
 from rlsd.rollout.config import RolloutConfig
 from rlsd.rollout.responses import (
     build_rollout_table,
     empty_rollout_table,
     eos_token_ids,
-    tokenizer_of,
 )
 from rlsd.rollout.selection import check_images_supported, check_prompt_rows, select_prompts
 from rlsd.rollout.transformers_backend import generate_with_transformers
 from rlsd.rollout.vllm_backend import VllmPolicy, generate_with_vllm
 from rlsd.storage.progress import progress_enabled
+
+#: What to change when prompts + max_new_tokens exceed the context window (rollout, evaluation).
+GENERATION_REMEDY = "lower max_new_tokens or drop the long prompts (data prep's max_prompt_chars)"
 
 
 def generate_rollouts(
@@ -46,9 +54,16 @@ def generate_rollouts(
     Returns a table in :data:`rlsd.schemas.ROLLOUT_SCHEMA`, ordered by prompt (table order)
     then ``sample_index``; empty when this shard has no prompts.
 
+    Before any generation, every prompt's tokens plus ``config.max_new_tokens`` are checked
+    against the model's context window (:func:`rlsd.prompting.context_window`): a prompt
+    that does not fit is refused, never generated for or silently dropped.
+
     Raises:
         RolloutError: no rows, missing or duplicate ids, a row without a question, or images
             for a text-only policy.
+        ContextLengthError: prompt tokens + ``max_new_tokens`` exceed the context window
+            (a :class:`~rlsd.prompting.PromptError`; the message counts them and names the
+            longest).
         PromptError: a row cannot be rendered through the chat template.
     """
     config.validate()
@@ -61,6 +76,11 @@ def generate_rollouts(
     check_images_supported(rows, is_multimodal(processor))
     tokenizer = tokenizer_of(processor)
     encoded = [encode_student_prompt(processor, row) for row in rows]
+    # A transformers model and a VllmPolicy both carry the transformers config.
+    check_context_fits([f"prompt {row['id']!r}" for row in rows],
+                       [len(e.input_ids) for e in encoded], config.max_new_tokens,
+                       context_window(model.config, tokenizer), stage="rollout",
+                       remedy=GENERATION_REMEDY)
 
     if isinstance(model, VllmPolicy):
         eos = eos_token_ids(tokenizer, model.generation_eos)

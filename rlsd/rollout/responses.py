@@ -35,11 +35,6 @@ class SampledResponse:
     sampler_logprobs: list[float] | None = None  # per response token; None if not reported
 
 
-def tokenizer_of(processor: Any) -> Any:
-    """The text tokenizer of a VLM processor, or the tokenizer itself."""
-    return getattr(processor, "tokenizer", None) or processor
-
-
 def eos_token_ids(tokenizer: Any, generation_eos: int | Iterable[int] | None = None) -> list[int]:
     """Every id that ends a response: the tokenizer's EOS plus the model's generation config's.
 

@@ -31,11 +31,13 @@ _VLLM_DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp32": "float32"}
 
 @dataclass
 class VllmPolicy:
-    """A policy loaded into a vLLM engine, plus the EOS ids of its generation config."""
+    """A policy loaded into a vLLM engine, plus the EOS ids of its generation config and its
+    transformers config (what :func:`rlsd.prompting.context_window` reads)."""
 
     llm: Any  # vllm.LLM
     model_dir: Path
     generation_eos: list[int] = field(default_factory=list)
+    config: Any = None  # transformers PretrainedConfig of model_dir
 
 
 def _import_vllm() -> Any:
@@ -50,7 +52,7 @@ def _import_vllm() -> Any:
 
 def load_vllm_policy(model_dir: Path, config: RolloutConfig, max_images: int = 0) -> VllmPolicy:
     """Start a vLLM engine on ``model_dir`` (a complete local model folder)."""
-    from transformers import GenerationConfig
+    from transformers import AutoConfig, GenerationConfig
 
     vllm = _import_vllm()
     kwargs: dict[str, Any] = {"model": str(model_dir), "seed": config.seed,
@@ -63,7 +65,8 @@ def load_vllm_policy(model_dir: Path, config: RolloutConfig, max_images: int = 0
     except OSError:  # no generation_config.json: the tokenizer's EOS is all there is
         eos = None
     generation_eos = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
-    return VllmPolicy(llm=llm, model_dir=Path(model_dir), generation_eos=generation_eos)
+    return VllmPolicy(llm=llm, model_dir=Path(model_dir), generation_eos=generation_eos,
+                      config=AutoConfig.from_pretrained(model_dir))
 
 
 def generate_with_vllm(

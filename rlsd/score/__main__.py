@@ -25,6 +25,7 @@ from rlsd.models import (
     resolve_model,
 )
 from rlsd.phases import phase
+from rlsd.prompting import PromptError
 from rlsd.schemas import ROLLOUT_SCHEMA
 from rlsd.score.config import ScoreConfig
 from rlsd.score.scoring import ScoringError, score_rollouts
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - started
         with phase("write"):
             write_table(table, args.output)
-    except (ConfigError, ScoringError, ModelError, StorageError, FileNotFoundError) as exc:
+    except (ConfigError, ScoringError, PromptError, ModelError, StorageError,
+            FileNotFoundError) as exc:
         print(f"rlsd.score: error: {exc}", file=sys.stderr)
         return 2
     tokens = sum(table.column("response_length").to_pylist())

@@ -21,9 +21,12 @@ from tqdm.auto import tqdm
 
 from rlsd.prompting import (
     EncodedPrompt,
+    check_context_fits,
+    context_window,
     encode_student_prompt,
     encode_teacher_prompt,
     is_multimodal,
+    tokenizer_of,
 )
 from rlsd.schemas import SCORE_SCHEMA, response_digest
 from rlsd.score.config import ScoreConfig
@@ -34,13 +37,17 @@ class ScoringError(ValueError):
     """Scoring inputs do not fit together; the message names the row and the problem."""
 
 
-def _tokenizer(processor: Any) -> Any:
-    return processor.tokenizer if is_multimodal(processor) else processor
+#: What to change when a teacher prompt + its response exceeds the context window.
+TEACHER_REMEDY = ("shorten the teacher prompt (hint_source=answer, or a shorter "
+                  "teacher_template) or lower the rollout's max_new_tokens")
+#: What to change when a student prompt + its response exceeds the context window.
+BEHAVIOUR_REMEDY = ("lower the rollout's max_new_tokens or drop the long prompts (data prep's "
+                    "max_prompt_chars), and score with the model that made the rollouts")
 
 
 def check_same_vocabulary(policy_processor: Any, teacher_processor: Any) -> None:
     """A separate teacher (OPD) must share the policy's tokenizer: Δ compares token by token."""
-    a, b = _tokenizer(policy_processor), _tokenizer(teacher_processor)
+    a, b = tokenizer_of(policy_processor), tokenizer_of(teacher_processor)
     if a is b:
         return
     if len(a) != len(b) or a.eos_token_id != b.eos_token_id or a.get_vocab() != b.get_vocab():
@@ -86,6 +93,17 @@ def score_rollouts(
     (GRPO) records only the behaviour log-probs; ``config.behaviour_logprobs=False`` only the
     teacher's (``old_logprobs`` null). ``policy`` may be None when only a separate
     ``teacher`` runs (behaviour log-probs off); ``processor`` still encodes the student prompts.
+
+    Before any forward pass, every sequence a pass will run is checked against that model's
+    context window (:func:`rlsd.prompting.check_context_fits`): teacher prompt + response for
+    the teacher pass, student prompt + response for the behaviour pass.
+
+    Raises:
+        ScoringError: the inputs do not fit together (unknown prompt, digest mismatch, ...).
+        ContextLengthError: a pass's prompt + response exceeds its model's context window
+            (a :class:`~rlsd.prompting.PromptError`; the message counts them and names the
+            longest).
+        PromptError: a teacher prompt cannot be rendered (no hint, bad template).
     """
     if not (with_teacher or config.behaviour_logprobs):
         raise ScoringError("nothing to score: no teacher log-probs for this algorithm and "
@@ -108,7 +126,7 @@ def score_rollouts(
                                f"{row['sample_index']}: token ids do not match their digest")
 
     device = next(policy.parameters()).device if policy is not None else None
-    pad_id = _tokenizer(processor).pad_token_id
+    pad_id = tokenizer_of(processor).pad_token_id
     students: dict[str, EncodedPrompt] = {}
     teachers: dict[str, EncodedPrompt] = {}
     for row in rows:
@@ -119,6 +137,18 @@ def score_rollouts(
                 teachers[pid] = encode_teacher_prompt(
                     teacher_processor, prompt_rows[pid], config.teacher_template,
                     config.hint_source, with_hint=config.teacher_hint)
+
+    labels = [f"prompt {r['prompt_id']!r} sample {r['sample_index']}" for r in rows]
+    response_lengths = [len(r["response_token_ids"]) for r in rows]
+    if config.behaviour_logprobs:
+        check_context_fits(labels, [len(students[r["prompt_id"]].input_ids) for r in rows],
+                           response_lengths, context_window(policy.config, tokenizer_of(processor)),
+                           stage="behaviour scoring", remedy=BEHAVIOUR_REMEDY)
+    if with_teacher:
+        check_context_fits(labels, [len(teachers[r["prompt_id"]].input_ids) for r in rows],
+                           response_lengths,
+                           context_window(teacher.config, tokenizer_of(teacher_processor)),
+                           stage="teacher scoring", remedy=TEACHER_REMEDY)
 
     old: list[list[float] | None] = [None] * len(rows)
     taught: list[list[float] | None] = [None] * len(rows)
@@ -134,7 +164,7 @@ def score_rollouts(
                     old[i] = lp
             if with_teacher:
                 teacher_prompts = [teachers[rows[i]["prompt_id"]] for i in idx]
-                teacher_pad = _tokenizer(teacher_processor).pad_token_id
+                teacher_pad = tokenizer_of(teacher_processor).pad_token_id
                 t_device = next(teacher.parameters()).device
                 for i, lp in zip(idx, _logprobs_for(teacher, teacher_prompts, responses,
                                                     teacher_pad, t_device), strict=True):
