@@ -47,10 +47,10 @@ def test_loads_from_cli_flags_set_overrides_and_yaml(tmp_path):
         ({"eps_w": 0.0}, r"'eps_w' must be in \(0, 1\), got 0.0"),
         ({"eps_w": 1.0}, r"'eps_w' must be in \(0, 1\)"),
         ({"lam0": 1.5}, r"'lam0' must be in \[0, 1\]"),
-        ({"lam0": "nan"}, r"'lam0' must be in \[0, 1\]"),
+        ({"lam0": "nan"}, r"'lam0' must be a finite number"),  # rlsd.config, for every float
         ({"lam_decay_steps": -1}, "'lam_decay_steps' must be >= 0"),
         ({"lam_warmup_steps": -2}, "'lam_warmup_steps' must be >= 0"),
-        ({"beta": "inf"}, "'beta' must be finite"),
+        ({"beta": "inf"}, "'beta' must be a finite number"),
         ({"clip_low": 1.0}, r"'clip_low' must be in \[0, 1\)"),
         ({"clip_high": -0.01}, "'clip_high' must be >= 0"),
         ({"dual_clip": 1.0}, "'dual_clip' must be > 1"),
