@@ -200,6 +200,44 @@ def configs_from_args(args: argparse.Namespace, *classes: type) -> tuple[Any, ..
                  for cls in classes)
 
 
+def sectioned_configs(sections: Mapping[str, type], config_path: str | Path | None = None,
+                      overrides: Iterable[str] = ()) -> dict[str, Any]:
+    """Build one settings object per section from a sectioned YAML file and overrides.
+
+    For a command that runs several stages whose settings share names (the fused loop: the
+    rollout's and the trainer's ``seed``): the YAML is ``{section: {field: value}}`` and an
+    override is ``section.field=value`` (``rollout.temperature=0.8``). Each section starts
+    from its dataclass's defaults and is validated. Raises :class:`ConfigError` naming an
+    unknown section or setting.
+    """
+    data: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    if config_path:
+        loaded = yaml.safe_load(Path(config_path).read_text()) or {}
+        if not isinstance(loaded, Mapping):
+            raise ConfigError(f"{config_path}: expected a mapping of sections, "
+                              f"got {type(loaded).__name__}")
+        for name, values in loaded.items():
+            if name not in sections:
+                raise ConfigError(f"{config_path}: unknown section {name!r}; sections: "
+                                  f"{sorted(sections)}")
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"{config_path}: section {name!r} must be a mapping")
+            data[name].update(values)
+    for key, value in parse_overrides(overrides).items():
+        section, dot, name = key.partition(".")
+        if not dot or section not in sections:
+            raise ConfigError(f"override {key!r} must be section.setting with a section of "
+                              f"{sorted(sections)}")
+        data[section][name] = value
+    out: dict[str, Any] = {}
+    for name, cls in sections.items():
+        try:
+            out[name] = from_dict(cls, data[name])
+        except ConfigError as exc:
+            raise ConfigError(f"[{name}] {exc}") from None
+    return out
+
+
 def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
     """Combine defaults, ``--config`` YAML, per-field flags and ``--set`` overrides."""
     return configs_from_args(args, cls)[0]

@@ -11,21 +11,10 @@ from __future__ import annotations
 
 import os
 
+from rlsd.rollout.selection import round_positions
 from rlsd.storage import read_table, write_table
 
-
-def round_positions(num_rows: int, round_index: int, per_round: int) -> list[int]:
-    """Row positions of round ``round_index``; ``per_round <= 0`` or ``>= num_rows``: all rows.
-
-    >>> round_positions(5, 1, 2), round_positions(5, 2, 2), round_positions(5, 0, 9)
-    ([2, 3], [4, 0], [0, 1, 2, 3, 4])
-    """
-    if num_rows < 0 or round_index < 0:
-        raise ValueError(f"num_rows ({num_rows}) and round_index ({round_index}) must be >= 0")
-    if per_round <= 0 or per_round >= num_rows:
-        return list(range(num_rows))
-    start = (round_index * per_round) % num_rows
-    return [(start + i) % num_rows for i in range(per_round)]
+__all__ = ["round_positions", "write_round_prompts"]
 
 
 def write_round_prompts(prompts_uri: str | os.PathLike[str], round_index: int, per_round: int,

@@ -28,6 +28,23 @@ def select_prompts(
     return [(i, rows[i]) for i in range(shard_index, limit, num_shards)]
 
 
+def round_positions(num_rows: int, round_index: int, per_round: int) -> list[int]:
+    """Row positions of the prompts round ``round_index`` samples: ``per_round`` consecutive
+    rows from ``round_index * per_round``, wrapping around the table's end (the next epoch);
+    ``per_round <= 0`` or ``>= num_rows``: all rows. The paper draws a new prompt batch every
+    step; the staged pipeline and the fused loop both take their rounds' windows from here.
+
+    >>> round_positions(5, 1, 2), round_positions(5, 2, 2), round_positions(5, 0, 9)
+    ([2, 3], [4, 0], [0, 1, 2, 3, 4])
+    """
+    if num_rows < 0 or round_index < 0:
+        raise ValueError(f"num_rows ({num_rows}) and round_index ({round_index}) must be >= 0")
+    if per_round <= 0 or per_round >= num_rows:
+        return list(range(num_rows))
+    start = (round_index * per_round) % num_rows
+    return [(start + i) % num_rows for i in range(per_round)]
+
+
 def check_prompt_rows(rows: Sequence[Mapping[str, Any]], where: str = "prompts") -> None:
     """Fail on rows a rollout cannot key or render, naming them (before any model loads).
 

@@ -3,15 +3,13 @@
 1. Check every input (policy folder, tables, their agreement) before any model is loaded.
 2. Plan micro-batches (:mod:`rlsd.train.plan`), load the policy, build the engine and resume
    the DeepSpeed state (optimizer moments, global step) of the previous round if it has one.
-3. For each optimizer step: λ from the schedule at the global step, micro-batch losses that
-   add up to the token-mean loss of the mini-batch over all ranks, one optimizer step.
+3. The optimizer steps (:func:`rlsd.train.steps.run_steps`, shared with the fused loop).
 4. Write metrics, then the checkpoint (HF model + DeepSpeed state), manifest last.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +31,11 @@ from rlsd.train.checkpoint import (
 )
 from rlsd.train.config import TrainConfig
 from rlsd.train.engine import build_engine, init_distributed, on_gpu
-from rlsd.train.loss import make_micro_batch, micro_batch_loss
-from rlsd.train.metrics import MetricsWriter, previous_history, reduce_weighted
+from rlsd.train.metrics import MetricsWriter, previous_history
 from rlsd.train.plan import plan_round
 from rlsd.train.resume import finished_round
 from rlsd.train.samples import RoundData, RoundDataError, TrainSample, build_round_data
+from rlsd.train.steps import run_steps
 from rlsd.train.student_logprobs import gather_and_write
 
 
@@ -51,7 +49,9 @@ class TrainInputs:
     prompts: str | None = None  # needed for VLMs (the images)
 
 
-def _resolve_policy(ref: str, local_rank: int, world_size: int) -> Path:
+def resolve_policy(ref: str, local_rank: int, world_size: int) -> Path:
+    """The local folder of policy ``ref`` (a folder, ``s3://`` checkpoint or model id),
+    checked complete; one download per node. Collective when ``world_size > 1``."""
     # One download per node: local rank 0 fetches, the others wait and reuse the cache.
     if local_rank == 0:
         path = resolve_model(ref)
@@ -98,8 +98,8 @@ def _vlm_prompts(processor: Any, prompts_uri: str | None, samples: list[TrainSam
     return encoded
 
 
-def _load_engine(policy_dir: Path, cfg: TrainConfig, device: torch.device, world_size: int,
-                 micro_batches_per_step: int, state: dict[str, Any]) -> tuple[Any, Any, int]:
+def load_engine(policy_dir: Path, cfg: TrainConfig, device: torch.device, world_size: int,
+                micro_batches_per_step: int, state: dict[str, Any]) -> tuple[Any, Any, int]:
     """The policy in a DeepSpeed engine with the previous round's optimizer state; returns
     (engine, tokenizer or processor, global step)."""
     model, processor = load_policy(policy_dir, dtype="float32", device=device, for_training=True)
@@ -143,7 +143,7 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
         return {}
     rank, world_size, local_rank = init_distributed()
     with phase("resolve"):
-        policy_dir = _resolve_policy(inputs.policy, local_rank, world_size)
+        policy_dir = resolve_policy(inputs.policy, local_rank, world_size)
     state = read_trainer_state(policy_dir)
     plan = plan_round(data.samples, cfg.steps_per_round, world_size, rank,
                       cfg.micro_batch_tokens, cfg.seed + int(state["global_step"]))
@@ -151,7 +151,7 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
     device = torch.device("cuda", local_rank) if on_gpu() else torch.device("cpu")
     torch.manual_seed(cfg.seed)
     with phase("load"):
-        engine, processor, global_step = _load_engine(policy_dir, cfg, device, world_size,
+        engine, processor, global_step = load_engine(policy_dir, cfg, device, world_size,
                                                       plan.micro_batches_per_step, state)
     tokenizer = processor.tokenizer if is_multimodal(processor) else processor
     pad_id = tokenizer.pad_token_id
@@ -166,72 +166,16 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
         print(f"train: starting round {int(state['round']) + 1}, {len(data.samples)} samples, "
               f"{cfg.steps_per_round} optimizer step(s) x {M} micro-batch(es) on {world_size} "
               f"rank(s), from step {global_step}", flush=True)
-    record: dict[str, Any] = {}
     # On-policy without behaviour log-probs: keep the trainer's own s_t for the report.
     keep_student = algo.needs_teacher and not data.behaviour_logprobs
-    student: dict[tuple[str, int], tuple[list[int], list[float]]] = {}
     with phase("compute"):
-        for step_plan in plan.steps:
-            lam = algo.lam_at(global_step)
-            started = time.perf_counter()
-            sums: dict[str, float] = {}
-            loss_sum = 0.0
-            weight_total = 0.0
-            tokens_seen = 0
-            for indices in step_plan.micro_batches:
-                real = bool(indices)
-                # An empty micro-batch still runs forward and backward (weight 0) so that every
-                # rank makes the same collective calls.
-                batch_samples = [data.samples[i] for i in indices] if real else [data.samples[0]]
-                prompts = [vlm_prompts[s.prompt_id] for s in batch_samples] if vlm_prompts else None
-                mb = make_micro_batch(batch_samples, pad_id, prompts)
-                mb.batch = mb.batch.to(device)
-                loss, metrics = micro_batch_loss(engine, mb, algo, lam,
-                                                 num_tokens=max(1, step_plan.global_tokens))
-                # DeepSpeed divides by gradient_accumulation_steps and averages over ranks;
-                # undo both so the step's gradient is the token-mean over the whole mini-batch.
-                engine.backward(loss * (world_size * M if real else 0.0))
-                engine.step()
-                if real and keep_student:
-                    for row, s in zip(mb.current_logprobs.float().cpu(), batch_samples,
-                                      strict=True):
-                        student[(s.prompt_id, s.sample_index)] = (
-                            s.response_ids, row[: len(s.response_ids)].tolist())
-                if real:
-                    n = float(mb.batch.response_mask.sum())
-                    weight_total += n
-                    tokens_seen += int(mb.batch.attention_mask.sum())
-                    for k, v in metrics.items():
-                        sums[k] = sums.get(k, 0.0) + v * n
-                    loss_sum += loss.item()  # partial sums of the mini-batch's token-mean loss
-            global_step += 1
-            local = {k: v / weight_total for k, v in sums.items()} if weight_total else {}
-            keys = ["clip_frac", "clip_frac_low", "clip_frac_high", "dual_clip_frac",
-                    "approx_kl", "ratio_mean", "entropy", "abs_token_advantage", "rlsd_weight_mean",
-                    "rlsd_weight_clip_low", "rlsd_weight_clip_high"]
-            merged = reduce_weighted({k: local.get(k, 0.0) for k in keys}, weight_total, world_size)
-            totals = torch.tensor([float(tokens_seen), loss_sum], dtype=torch.float64)
-            if world_size > 1:
-                dist.all_reduce(totals)
-            elapsed = time.perf_counter() - started
-            grad_norm = engine.get_global_grad_norm()
-            record = {
-                "step": global_step, "round": int(state["round"]) + 1, "lambda": lam,
-                "reward_mean": data.reward_mean, "accuracy_mean": data.accuracy_mean,
-                "zero_advantage_group_fraction": data.zero_advantage_group_fraction,
-                "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
-                "loss": float(totals[1]),
-                "tokens_per_s": float(totals[0]) / max(elapsed, 1e-9),
-                "learning_rate": cfg.learning_rate, "samples": len(data.samples),
-                **merged,
-            }
-            if not algo.needs_teacher:
-                for k in ("rlsd_weight_mean", "rlsd_weight_clip_low", "rlsd_weight_clip_high"):
-                    record.pop(k, None)
-            if writer is not None:
-                writer.write(record)
+        result = run_steps(engine, data, plan, algo, global_step=global_step,
+                           round_index=int(state["round"]) + 1, learning_rate=cfg.learning_rate,
+                           pad_id=pad_id, device=device, world_size=world_size,
+                           vlm_prompts=vlm_prompts, writer=writer, keep_student=keep_student)
         if writer is not None:
             writer.close()
+    global_step, record, student = result.global_step, result.record, result.student
 
     trainer_state = {"global_step": global_step, "round": int(state["round"]) + 1,
                      "algorithm": algo.algorithm, "parent": inputs.policy}

@@ -1,0 +1,70 @@
+"""Settings of the fused loop: its own (rounds, checkpoints) plus every stage's, by section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rlsd.algorithms import AlgorithmConfig
+from rlsd.config import ConfigError
+from rlsd.rollout.config import RolloutConfig
+from rlsd.score.config import ScoreConfig
+from rlsd.train.config import TrainConfig
+from rlsd.verify.settings import VerifyConfig
+
+
+@dataclass
+class LoopConfig:
+    """How many rounds this job runs, which prompts each round takes, when it checkpoints."""
+
+    rounds: int = field(default=1, metadata={
+        "help": "rounds this job runs, from the starting policy's next round"})
+    prompts_per_round: int = field(default=256, metadata={
+        "help": "prompts each round samples: a fresh window of the table per round, "
+                "wrapping around (0 = all); the paper's 256"})
+    save_every: int = field(default=10, metadata={
+        "help": "write a checkpoint after every round r with (r + 1) % N == 0, and after the "
+                "job's last round"})
+    keep_tables: bool = field(default=True, metadata={
+        "help": "write each round's rollouts, rewards and scores tables under "
+                "<output>/tables/round-NNNN (small; the report and debugging read them)"})
+
+    def validate(self) -> None:
+        if self.rounds < 1:
+            raise ConfigError(f"setting 'rounds' must be >= 1, got {self.rounds}")
+        if self.save_every < 1:
+            raise ConfigError(f"setting 'save_every' must be >= 1, got {self.save_every}")
+        if self.prompts_per_round < 0:
+            raise ConfigError("setting 'prompts_per_round' must be >= 0 (0 = all), got "
+                              f"{self.prompts_per_round}")
+
+
+#: The sections of a fused-loop settings file, and the dataclass each fills.
+SECTIONS: dict[str, type] = {"loop": LoopConfig, "rollout": RolloutConfig,
+                             "verify": VerifyConfig, "score": ScoreConfig,
+                             "train": TrainConfig, "algorithm": AlgorithmConfig}
+
+
+@dataclass
+class LoopSettings:
+    """Every setting of a fused job, one dataclass per stage (the staged CLIs' own)."""
+
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+
+    def validate(self) -> None:
+        """Each section's own rules, then what the loop needs of them together."""
+        for name in SECTIONS:
+            getattr(self, name).validate()
+        if self.algorithm.algorithm == "opd":
+            raise ConfigError("the fused loop runs the self-teacher algorithms (rlsd, opsd, "
+                              "grpo, grpo+opsd); OPD's separate teacher needs the staged mode")
+        if self.algorithm.kl_coef > 0:
+            raise ConfigError("kl_coef > 0 needs reference-policy log-probs, which neither mode "
+                              "computes yet; keep kl_coef = 0 (the paper's choice)")
+        if self.rollout.samples_per_prompt < 2:
+            raise ConfigError("rollout.samples_per_prompt must be >= 2: group advantages of a "
+                              "single sample are all 0")

@@ -1,0 +1,315 @@
+"""``run_loop``: many RLSD rounds in one resident job (every rank of a torchrun job runs it).
+
+Per round ``r`` (design.md, "Two ways to run the rounds"; the same functions as the staged
+stages, so the two modes compute the same thing):
+
+1. **Rollout.** Rank ``k`` of ``n`` takes shard ``k`` of round ``r``'s prompt window
+   (:func:`rlsd.rollout.selection.round_positions`, then ``select_prompts``) and samples
+   ``G`` responses with the live policy (:func:`rlsd.rollout.generate_rollouts`, seeded by
+   ``(seed, global step, shard)`` like a staged rollout task with ``n`` shards).
+2. **Verify.** Each rank grades its own responses in its node's grading pool, started once
+   (:func:`rlsd.verify.verify_batch`).
+3. **Score.** The teacher pass over its own responses (:func:`rlsd.score.score_rollouts`):
+   the teacher is a frozen snapshot of the policy taken every ``K`` rounds
+   (``algorithm.teacher_refresh_rounds``; ``K = 0``: the live policy); the behaviour pass
+   runs only when ``train.steps_per_round > 1`` (as the staged pipeline decides).
+4. **Merge.** The ranks' tables are gathered in rank order, as the staged merge concatenates
+   its shards, and joined (:func:`rlsd.train.samples.build_round_data`).
+5. **Update.** The round's optimizer steps (:func:`rlsd.train.steps.run_steps`) on the
+   resident DeepSpeed engine.
+
+A checkpoint (the staged format: HF model, DeepSpeed state, trainer state, the metric history,
+manifest last) goes to ``<output>/round-NNNN`` every ``save_every`` rounds and after the last;
+with ``K > 0`` it also holds the teacher snapshot (``teacher/``). A job started again with the
+same ``output`` resumes from the last complete checkpoint there: optimizer state, global step
+(which fixes λ and every sampling seed) and the teacher snapshot.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import torch
+import torch.distributed as dist
+
+from rlsd.algorithms import needs_teacher_logprobs
+from rlsd.data.errors import DataError
+from rlsd.data.schema import conform_prompt_table
+from rlsd.loop.config import LoopSettings
+from rlsd.models import load_policy
+from rlsd.phases import phase
+from rlsd.prompting import is_multimodal, tokenizer_of
+from rlsd.rollout.generate import generate_rollouts
+from rlsd.rollout.selection import check_prompt_rows, round_positions
+from rlsd.schemas import REWARD_SCHEMA, ROLLOUT_SCHEMA, SCORE_SCHEMA
+from rlsd.score.scoring import score_rollouts
+from rlsd.storage import join, read_table, write_table
+from rlsd.train.checkpoint import read_trainer_state, save_round_checkpoint, staging_dir
+from rlsd.train.engine import init_distributed, on_gpu
+from rlsd.train.loop import load_engine, preflight_policy, resolve_policy
+from rlsd.train.metrics import HISTORY_FILE, METRICS_FILE, previous_history
+from rlsd.train.plan import plan_round
+from rlsd.train.resume import starting_state
+from rlsd.train.run_checkpoints import round_checkpoints
+from rlsd.train.samples import build_round_data
+from rlsd.train.steps import run_steps
+from rlsd.train.student_logprobs import gather_and_write
+from rlsd.verify.batch import verify_batch
+from rlsd.verify.tables import rewards_table, rollout_items
+
+#: Where a checkpoint keeps the frozen teacher snapshot when K > 0.
+TEACHER_DIR = "teacher"
+TEACHER_STATE = "teacher_state.json"
+
+
+class LoopError(ValueError):
+    """The fused loop cannot start or go on; the message names the problem."""
+
+
+def round_folder(output: str, round_index: int) -> str:
+    """Where the checkpoint written after round ``round_index`` goes."""
+    return join(output, f"round-{round_index:04d}")
+
+
+def tables_folder(output: str, round_index: int) -> str:
+    """Where round ``round_index``'s merged tables go (``keep_tables``)."""
+    return join(output, "tables", f"round-{round_index:04d}")
+
+
+def resume_reference(policy: str, output: str) -> str:
+    """The policy a job starts from: the last complete checkpoint under ``output`` (a job
+    started again after a crash), else ``policy``."""
+    try:
+        found = round_checkpoints(output)
+    except Exception:  # an output that does not exist yet (or cannot be listed): fresh start
+        return policy
+    return found[max(found)][0] if found else policy
+
+
+def _gather(obj: Any, world_size: int) -> list[Any]:
+    """Every rank's ``obj``, in rank order (collective)."""
+    if world_size == 1:
+        return [obj]
+    parts: list[Any] = [None] * world_size
+    dist.all_gather_object(parts, obj)
+    return parts
+
+
+def _concat(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    tables = [t for t in parts if t is not None and t.num_rows]
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables([t.cast(schema) for t in tables])
+
+
+class _Teacher:
+    """The frozen teacher snapshot (K > 0) or the live policy (K = 0)."""
+
+    def __init__(self, refresh_rounds: int) -> None:
+        self.k = refresh_rounds
+        self.model: torch.nn.Module | None = None
+        self.step = 0
+
+    def for_round(self, round_index: int, policy: torch.nn.Module, global_step: int
+                  ) -> tuple[torch.nn.Module | None, int]:
+        """``(teacher model or None for the policy itself, the step it was taken at)``.
+
+        The staged pipeline scores round ``r`` with the policy round ``floor(r / K) * K``
+        sampled from: at every such round the snapshot is refreshed from the live policy.
+        """
+        if self.k == 0:
+            return None, global_step
+        if self.model is None or round_index % self.k == 0:
+            snapshot = copy.deepcopy(policy).eval().requires_grad_(False)
+            for param in snapshot.parameters():
+                param.grad = None  # the copy needs the weights only
+            self.model, self.step = snapshot, global_step
+        return self.model, self.step
+
+    def load(self, folder: Path, device: torch.device) -> None:
+        """Restore the snapshot a checkpoint carries."""
+        model, _ = load_policy(folder / TEACHER_DIR, dtype="float32", device=device)
+        self.model = model.eval().requires_grad_(False)
+        self.step = int(json.loads((folder / TEACHER_DIR / TEACHER_STATE).read_text())["step"])
+
+    def save(self, staging: Path, processor: Any) -> None:
+        """Write the snapshot as a complete model folder (loadable, evaluable) into the
+        checkpoint being staged; nothing for K = 0."""
+        if self.model is None:
+            return
+        self.model.save_pretrained(str(staging / TEACHER_DIR), safe_serialization=True)
+        processor.save_pretrained(str(staging / TEACHER_DIR))
+        (staging / TEACHER_DIR / TEACHER_STATE).write_text(json.dumps({"step": self.step}))
+
+
+def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> dict[str, Any]:
+    """Run ``settings.loop.rounds`` rounds from ``policy`` (or from the last checkpoint under
+    ``output``); returns the last step's metrics (rank 0's view).
+
+    ``policy``: ``"default"``, a model folder, an ``s3://`` checkpoint or a hub id;
+    ``prompts``: a prompts table (data prep's ``train.parquet``); ``output``: a folder or
+    ``s3://`` prefix that receives ``round-NNNN`` checkpoints and, with ``keep_tables``,
+    ``tables/round-NNNN``.
+
+    Raises:
+        ConfigError: a setting is invalid, alone or with the others.
+        LoopError, RolloutError: the prompts cannot be used (before any model loads), or the
+            policy is of a kind the loop does not run yet (a VLM).
+        ModelError, StorageError: the starting policy cannot be found or loaded.
+    """
+    settings.validate()
+    if settings.algorithm.teacher_refresh_rounds and settings.train.zero_stage == 3:
+        raise LoopError("a frozen teacher snapshot (teacher_refresh_rounds > 0) is a full copy "
+                        "of the policy, which ZeRO-3 partitions; use zero_stage <= 2 or K = 0")
+    loop, algo, train = settings.loop, settings.algorithm, settings.train
+    try:
+        prompt_table = conform_prompt_table(read_table(prompts))
+    except DataError as exc:
+        raise LoopError(f"{prompts}: {exc}") from None
+    rows = prompt_table.to_pylist()
+    check_prompt_rows(rows, prompts)
+    # The job's last round counts from the policy it was asked to start from, so that a job
+    # started again after a crash finishes the same rounds rather than adding more.
+    last_round = int(starting_state(policy)["round"]) + loop.rounds
+    start_ref = resume_reference(policy, output)
+    preflight_policy(start_ref)
+
+    rank, world_size, local_rank = init_distributed()
+    with phase("resolve"):
+        policy_dir = resolve_policy(start_ref, local_rank, world_size)
+    state = read_trainer_state(policy_dir)
+    first_round = int(state["round"]) + 1
+    if first_round > last_round:
+        if rank == 0:
+            print(f"loop: rounds up to {last_round} are already complete at {start_ref}; "
+                  "nothing to do", flush=True)
+        return {}
+    device = torch.device("cuda", local_rank) if on_gpu() else torch.device("cpu")
+    torch.manual_seed(train.seed)
+    with phase("load"):
+        engine, processor, global_step = load_engine(policy_dir, train, device, world_size, 1,
+                                                     state)
+    if is_multimodal(processor):
+        raise LoopError("the fused loop runs text models so far; use the staged mode for a "
+                        "vision-language policy")
+    model = engine.module
+    pad_id = tokenizer_of(processor).pad_token_id
+    teacher = _Teacher(algo.teacher_refresh_rounds)
+    if algo.teacher_refresh_rounds and first_round % algo.teacher_refresh_rounds != 0:
+        if (policy_dir / TEACHER_DIR).is_dir():
+            teacher.load(policy_dir, device)  # resume: the snapshot of the last refresh
+        elif rank == 0:
+            print(f"loop: {start_ref} carries no teacher snapshot; the teacher is refreshed "
+                  f"from it now (round {first_round})", flush=True)
+    with_teacher = needs_teacher_logprobs(algo.algorithm)
+    # The behaviour pass only off-policy (several steps per round), as the staged pipeline.
+    score_cfg = _replaced(settings.score, behaviour_logprobs=train.steps_per_round > 1)
+    rollout_cfg = _replaced(settings.rollout, shard_index=rank, num_shards=world_size,
+                            max_prompts=None)
+    if rank == 0:
+        print(f"loop: rounds {first_round}..{last_round} of "
+              f"{algo.algorithm} from step {global_step} on {world_size} rank(s)"
+              f"{' (resumed from ' + start_ref + ')' if start_ref != policy else ''}", flush=True)
+
+    history = _history_text(policy_dir)
+    job_records: list[dict[str, Any]] = []
+    record: dict[str, Any] = {}
+    for r in range(first_round, last_round + 1):
+        positions = round_positions(len(rows), r, loop.prompts_per_round)
+        window = prompt_table.take(positions)
+        window_rows = [rows[i] for i in positions]
+        by_id = {row["id"]: row for row in window_rows}
+        model.eval()
+        model.config.use_cache = True  # generation wants the KV cache; training turned it off
+        with phase("compute"), torch.no_grad():
+            mine = generate_rollouts(model, processor, window_rows, rollout_cfg, global_step)
+        model.config.use_cache = False
+        with phase("compute"):
+            keys, items = rollout_items(mine, window, settings.verify)
+            my_rewards = rewards_table(keys, verify_batch(items, settings.verify))
+        my_scores = None
+        if with_teacher or score_cfg.behaviour_logprobs:
+            teacher_model, teacher_step = teacher.for_round(r, model, global_step)
+            with phase("compute"), torch.no_grad():
+                my_scores = score_rollouts(model, processor, mine, by_id, score_cfg,
+                                           teacher=teacher_model, with_teacher=with_teacher,
+                                           teacher_step=teacher_step, progress=False) \
+                    if mine.num_rows else SCORE_SCHEMA.empty_table()
+        parts = _gather((mine, my_rewards, my_scores), world_size)
+        rollouts = _concat([p[0] for p in parts], ROLLOUT_SCHEMA)
+        rewards = _concat([p[1] for p in parts], REWARD_SCHEMA)
+        scores = _concat([p[2] for p in parts], SCORE_SCHEMA) if my_scores is not None else None
+        if loop.keep_tables and rank == 0:
+            with phase("write"):
+                _write_tables(tables_folder(output, r), rollouts, rewards, scores)
+        data = build_round_data(rollouts, rewards, scores, algo)
+        keep_student = algo.needs_teacher and not data.behaviour_logprobs
+        student: dict = {}
+        if data.samples:
+            plan = plan_round(data.samples, train.steps_per_round, world_size, rank,
+                              train.micro_batch_tokens, train.seed + global_step)
+            model.train()
+            with phase("compute"):
+                result = run_steps(engine, data, plan, algo, global_step=global_step,
+                                   round_index=r, learning_rate=train.learning_rate,
+                                   pad_id=pad_id, device=device, world_size=world_size,
+                                   keep_student=keep_student)
+            global_step, record, student = result.global_step, result.record, result.student
+            job_records.append(record)
+            if rank == 0:
+                print("loop: " + json.dumps({k: record[k] for k in (
+                    "round", "step", "reward_mean", "accuracy_mean", "loss", "grad_norm")
+                    if k in record}), flush=True)
+        elif rank == 0:
+            print(f"loop: round {r}: every group had equal rewards; no update", flush=True)
+        if (r + 1) % loop.save_every == 0 or r == last_round:
+            trainer_state = {"global_step": global_step, "round": r,
+                             "algorithm": algo.algorithm, "parent": start_ref, "mode": "fused"}
+            target = round_folder(output, r)
+            staging = staging_dir(target)
+            with phase("write"):
+                if rank == 0:
+                    _write_history(staging, history, job_records)
+                    teacher.save(staging, processor)
+                if keep_student:
+                    gather_and_write(student, staging, rank, world_size)
+                save_round_checkpoint(engine, processor, target, staging, trainer_state, rank,
+                                      world_size)
+            model.config.use_cache = False  # the save turned it on for the saved config
+    return record
+
+
+def _replaced(obj: Any, **changes: Any) -> Any:
+    """A copy of dataclass ``obj`` with ``changes`` (``dataclasses.replace`` runs no
+    validation; these changes are the loop's own)."""
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+def _history_text(policy_dir: Path) -> str:
+    path = previous_history(policy_dir)
+    text = path.read_text() if path is not None else ""
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _write_history(folder: Path, earlier: str, records: list[dict[str, Any]]) -> None:
+    """The checkpoint's ``metrics.jsonl`` (this job's steps) and ``metrics_history.jsonl``
+    (the whole run's), as the staged trainer writes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    (folder / METRICS_FILE).write_text(lines)
+    (folder / HISTORY_FILE).write_text(earlier + lines)
+
+
+def _write_tables(folder: str, rollouts: pa.Table, rewards: pa.Table,
+                  scores: pa.Table | None) -> None:
+    write_table(rollouts, join(folder, "rollouts.parquet"), schema=ROLLOUT_SCHEMA)
+    write_table(rewards, join(folder, "rewards.parquet"), schema=REWARD_SCHEMA)
+    if scores is not None:
+        write_table(scores, join(folder, "scores.parquet"), schema=SCORE_SCHEMA)
+
