@@ -16,14 +16,26 @@ and the stage's own phases (rlsd.phases), so the round splits into compute and o
 
 Prints the stage table, then RLSD/GRPO and OPD/RLSD for round wall time, compute and peak
 memory, and writes bench/results/step_cost.json.
+
+``--mode fused`` (or ``both``) runs the same batch in the fused loop instead (``python -m
+rlsd.loop`` under ``torchrun`` with 2 processes, the policy resident across rounds): GRPO
+over ``--rounds`` rounds with one checkpoint at the end (orchestration share of the job's
+wall time), RLSD with the live policy as teacher (K = 0) and with a frozen snapshot (K = 20),
+and GRPO and RLSD again at ``--long-tokens`` new tokens. A fused round's time is the median
+``round_s`` of its rounds after the first (generation, grading, teacher pass and update). When
+``trl`` is installed (the ``bench`` extra), TRL's ``GRPOTrainer`` runs the 64-token batch in
+the same benchmark run (``bench/peer_trl.py``) and the ratio to its median step is printed.
+Writes bench/results/fused_cost.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -136,6 +148,125 @@ def print_table(summaries: dict) -> None:
               f"{s['orchestration_share']:.1%}")
 
 
+#: Fused variants: (name, algorithm, teacher refresh K, new tokens: "short" or "long", rounds:
+#: "all" = --rounds, else --long-rounds).
+FUSED_VARIANTS = (
+    ("grpo", "grpo", 0, "short", "all"),
+    ("rlsd", "rlsd", 0, "short", "short"),
+    ("rlsd-k20", "rlsd", 20, "short", "short"),
+    ("grpo-long", "grpo", 0, "long", "short"),
+    ("rlsd-long", "rlsd", 0, "long", "short"),
+)
+
+
+def fused_command(name: str, algorithm: str, k: int, tokens: int, rounds: int, work: Path,
+                  prompts: Path, args: argparse.Namespace) -> list[str]:
+    """``torchrun -m rlsd.loop`` for one fused variant (one checkpoint, after the last round)."""
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(args.nproc),
+            "--master-port", str(args.port), "-m", "rlsd.loop", "--policy", "default",
+            "--prompts", str(prompts), "--output", str(work / "fused" / name),
+            "--rounds", str(rounds), "--save-every", str(rounds),
+            "--prompts-per-round", str(args.prompts), "--algorithm", algorithm,
+            "--set", f"algorithm.teacher_refresh_rounds={k}",
+            "--set", f"rollout.samples_per_prompt={args.samples}",
+            "--set", f"rollout.max_new_tokens={tokens}", "--set", "rollout.seed=0",
+            "--set", "train.tensorboard=false"]
+
+
+def fused_summary(cost: StageCost, output: Path, rounds: int) -> dict:
+    """A fused job's wall time split into compute and orchestration, and its rounds' times."""
+    final = output / f"round-{rounds - 1:04d}" / "metrics_history.jsonl"
+    records = [json.loads(line) for line in final.read_text().splitlines() if line.strip()]
+    round_s = [r["round_s"] for r in records if "round_s" in r]
+    steady = round_s[1:] or round_s
+    return {
+        "rounds": rounds, "job_wall_s": cost.wall_s, "compute_s": cost.compute_s,
+        "orchestration_s": cost.overhead_s,
+        "orchestration_share": cost.overhead_s / cost.wall_s if cost.wall_s else 0.0,
+        "phases_s": cost.phases_s, "peak_rss_mb": cost.peak_rss_mb,
+        "round_s": round_s, "median_round_s": statistics.median(steady) if steady else None,
+    }
+
+
+def run_peer(prompts: Path, args: argparse.Namespace, env: dict[str, str], work: Path
+             ) -> dict | None:
+    """TRL's GRPOTrainer on the short batch, when trl is installed (else None)."""
+    if importlib.util.find_spec("trl") is None:
+        print("== peer: trl is not installed (pip install -e '.[bench]'); no peer ratio")
+        return None
+    print("== peer: TRL GRPOTrainer", flush=True)
+    log = work / "logs" / "peer_trl.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out = work / "peer_trl.json"
+    with log.open("w") as handle:
+        code = subprocess.run([sys.executable, str(REPO / "bench" / "peer_trl.py"),
+                               "--prompts-table", str(prompts), "--steps", str(args.peer_steps),
+                               "--prompts", str(args.prompts), "--generations", str(args.samples),
+                               "--max-new-tokens", str(args.max_new_tokens),
+                               "--output", str(out)], env=env, stdout=handle,
+                              stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        sys.exit(f"peer_trl failed ({code}); log {log}:\n{log.read_text()[-3000:]}")
+    peer = json.loads(out.read_text())
+    print(f"  trl: median step {peer['median_step_s']:.1f} s, peak {peer['peak_rss_mb']:.0f} MiB")
+    return peer
+
+
+def run_fused(args: argparse.Namespace, env: dict[str, str], work: Path, prompts: Path) -> dict:
+    """Every fused variant, then the peer; the ratios the issue asks for."""
+    variants: dict[str, dict] = {}
+    for name, algorithm, k, length, span in FUSED_VARIANTS:
+        tokens = args.max_new_tokens if length == "short" else args.long_tokens
+        rounds = args.rounds if span == "all" else args.short_rounds
+        print(f"== fused {name}: {rounds} rounds of {algorithm} (K={k}), {tokens} tokens",
+              flush=True)
+        cost = run_stage("fused", fused_command(name, algorithm, k, tokens, rounds, work,
+                                                prompts, args), env, work / "logs" / name)
+        variants[name] = fused_summary(cost, work / "fused" / name, rounds)
+        variants[name].update({"algorithm": algorithm, "teacher_refresh_rounds": k,
+                               "max_new_tokens": tokens})
+        shutil.rmtree(work / "fused" / name, ignore_errors=True)
+    peer = run_peer(prompts, args, env, work)
+    v = variants
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return a / b if a and b else None
+
+    ratios = {
+        "fused grpo orchestration share": v["grpo"]["orchestration_share"],
+        "fused rlsd/grpo round (short)": ratio(v["rlsd"]["median_round_s"],
+                                               v["grpo"]["median_round_s"]),
+        "fused rlsd/grpo round (long)": ratio(v["rlsd-long"]["median_round_s"],
+                                              v["grpo-long"]["median_round_s"]),
+        "fused rlsd/grpo peak memory (K=0)": ratio(v["rlsd"]["peak_rss_mb"],
+                                                   v["grpo"]["peak_rss_mb"]),
+        "fused rlsd K=20/grpo peak memory": ratio(v["rlsd-k20"]["peak_rss_mb"],
+                                                  v["grpo"]["peak_rss_mb"]),
+    }
+    if peer is not None:
+        ratios["fused grpo round / trl step"] = ratio(v["grpo"]["median_round_s"],
+                                                      peer["median_step_s"])
+        ratios["fused grpo / trl peak memory"] = ratio(v["grpo"]["peak_rss_mb"],
+                                                      peer["peak_rss_mb"])
+    return {"variants": variants, "peer_trl": peer, "ratios": ratios}
+
+
+def print_fused(result: dict) -> None:
+    print(f"\n{'variant':<10} {'rounds':>6} {'job s':>8} {'orch.':>6} {'round s':>8} "
+          f"{'peak MiB':>9}")
+    for name, v in result["variants"].items():
+        print(f"{name:<10} {v['rounds']:>6} {v['job_wall_s']:>8.1f} "
+              f"{v['orchestration_share']:>6.1%} {v['median_round_s'] or 0:>8.1f} "
+              f"{v['peak_rss_mb']:>9.0f}")
+    if result["peer_trl"]:
+        p = result["peer_trl"]
+        print(f"{'trl':<10} {p['steps']:>6} {'':>8} {'':>6} {p['median_step_s']:>8.1f} "
+              f"{p['peak_rss_mb']:>9.0f}")
+    print()
+    for key, value in result["ratios"].items():
+        print(f"{key:<40} {'n/a' if value is None else f'{value:.3f}'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -147,7 +278,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--work", default=str(REPO / ".cache" / "bench" / "step_cost"))
     parser.add_argument("--port", type=int, default=29561)
-    parser.add_argument("--output", default=str(RESULTS / "step_cost.json"))
+    parser.add_argument("--output", default=None,
+                        help="result JSON (default: bench/results/step_cost.json or "
+                             "fused_cost.json by mode)")
+    parser.add_argument("--mode", choices=("staged", "fused", "both"), default="staged")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="fused: rounds of the GRPO job whose orchestration share counts")
+    parser.add_argument("--short-rounds", type=int, default=4,
+                        help="fused: rounds of every other variant")
+    parser.add_argument("--long-tokens", type=int, default=256)
+    parser.add_argument("--peer-steps", type=int, default=4, help="TRL steps (first: warm-up)")
     args = parser.parse_args(argv)
     algorithms = [a.strip() for a in args.algorithms.split(",") if a.strip()]
     unknown = sorted(set(algorithms) - set(ALGORITHMS))
@@ -164,6 +304,21 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([sys.executable, "-m", "rlsd.data", "--output", str(work / "data")], env=env,
                    check=True, stdout=subprocess.DEVNULL)
     prompts = work / "data" / "train.parquet"
+    if args.mode in ("fused", "both"):
+        student_dir()  # the default model converted before anything is timed
+        fused = {"benchmark": "fused_cost", "machine": describe(),
+                 "batch": {"prompts": args.prompts, "samples_per_prompt": args.samples,
+                           "max_new_tokens": args.max_new_tokens,
+                           "long_tokens": args.long_tokens, "train_processes": args.nproc},
+                 **run_fused(args, env, work, prompts)}
+        target = Path(args.output or RESULTS / "fused_cost.json") if args.mode == "fused" \
+            else RESULTS / "fused_cost.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(fused, indent=1))
+        print_fused(fused)
+        print(f"results: {target}")
+        if args.mode == "fused":
+            return 0
     student = student_dir()
     teacher = ensure_random_model("teacher-4x") if "opd" in algorithms else None
     sizes = {"student_params": parameter_count(student)}
@@ -189,13 +344,14 @@ def main(argv: list[str] | None = None) -> int:
                   "repeats": args.repeats},
         "models": sizes, "algorithms": summaries, "ratios": ratios(summaries),
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(result, indent=1))
+    output = Path(args.output or RESULTS / "step_cost.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=1))
     print_table(summaries)
     print()
     for key, value in result["ratios"].items():
         print(f"{key:<34} {value:.3f}")
-    print(f"results: {args.output}")
+    print(f"results: {output}")
     return 0
 
 

@@ -24,6 +24,9 @@ class LoopConfig:
     save_every: int = field(default=10, metadata={
         "help": "write a checkpoint after every round r with (r + 1) % N == 0, and after the "
                 "job's last round"})
+    vllm_memory_fraction: float = field(default=0.3, metadata={
+        "help": "colocated vLLM (GPU + vllm installed): share of the GPU its weights and KV "
+                "cache may take while awake (vLLM's gpu_memory_utilization)"})
     keep_tables: bool = field(default=True, metadata={
         "help": "write each round's rollouts, rewards and scores tables under "
                 "<output>/tables/round-NNNN (small; the report and debugging read them)"})
@@ -33,6 +36,9 @@ class LoopConfig:
             raise ConfigError(f"setting 'rounds' must be >= 1, got {self.rounds}")
         if self.save_every < 1:
             raise ConfigError(f"setting 'save_every' must be >= 1, got {self.save_every}")
+        if not 0 < self.vllm_memory_fraction < 1:
+            raise ConfigError("setting 'vllm_memory_fraction' must be in (0, 1), got "
+                              f"{self.vllm_memory_fraction}")
         if self.prompts_per_round < 0:
             raise ConfigError("setting 'prompts_per_round' must be >= 0 (0 = all), got "
                               f"{self.prompts_per_round}")

@@ -6,7 +6,10 @@ stages, so the two modes compute the same thing):
 1. **Rollout.** Rank ``k`` of ``n`` takes shard ``k`` of round ``r``'s prompt window
    (:func:`rlsd.rollout.selection.round_positions`, then ``select_prompts``) and samples
    ``G`` responses with the live policy (:func:`rlsd.rollout.generate_rollouts`, seeded by
-   ``(seed, global step, shard)`` like a staged rollout task with ``n`` shards).
+   ``(seed, global step, shard)`` like a staged rollout task with ``n`` shards): with
+   transformers ``generate`` on the training module itself, or, when vLLM is installed and a
+   GPU is present, with a colocated vLLM engine that sleeps during the update and gets the
+   new weights every round (:mod:`rlsd.loop.colocated_vllm`; never run yet).
 2. **Verify.** Each rank grades its own responses in its node's grading pool, started once
    (:func:`rlsd.verify.verify_batch`).
 3. **Score.** The teacher pass over its own responses (:func:`rlsd.score.score_rollouts`):
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +47,7 @@ from rlsd.loop.config import LoopSettings
 from rlsd.models import load_policy
 from rlsd.phases import phase
 from rlsd.prompting import is_multimodal, tokenizer_of
+from rlsd.rollout.backend import select_backend
 from rlsd.rollout.generate import generate_rollouts
 from rlsd.rollout.selection import check_prompt_rows, round_positions
 from rlsd.schemas import REWARD_SCHEMA, ROLLOUT_SCHEMA, SCORE_SCHEMA
@@ -210,6 +215,16 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
     score_cfg = _replaced(settings.score, behaviour_logprobs=train.steps_per_round > 1)
     rollout_cfg = _replaced(settings.rollout, shard_index=rank, num_shards=world_size,
                             max_prompts=None)
+    # The staged rollout's rule: vLLM when installed and a GPU is present (or when asked).
+    colocated = None
+    if select_backend(rollout_cfg.backend) == "vllm":
+        if train.zero_stage == 3:
+            raise LoopError("colocated vLLM loads full weights from every rank; ZeRO-3 "
+                            "partitions them: use zero_stage <= 2 or rollout.backend=transformers")
+        from rlsd.loop.colocated_vllm import ColocatedVllm
+
+        with phase("load"):
+            colocated = ColocatedVllm(policy_dir, rollout_cfg, loop.vllm_memory_fraction)
     if rank == 0:
         print(f"loop: rounds {first_round}..{last_round} of "
               f"{algo.algorithm} from step {global_step} on {world_size} rank(s)"
@@ -219,15 +234,24 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
     job_records: list[dict[str, Any]] = []
     record: dict[str, Any] = {}
     for r in range(first_round, last_round + 1):
+        round_started = time.perf_counter()
         positions = round_positions(len(rows), r, loop.prompts_per_round)
         window = prompt_table.take(positions)
         window_rows = [rows[i] for i in positions]
         by_id = {row["id"]: row for row in window_rows}
         model.eval()
-        model.config.use_cache = True  # generation wants the KV cache; training turned it off
-        with phase("compute"), torch.no_grad():
-            mine = generate_rollouts(model, processor, window_rows, rollout_cfg, global_step)
-        model.config.use_cache = False
+        if colocated is not None:
+            with phase("compute"):
+                sampler = colocated.wake_with(model)
+                mine = generate_rollouts(sampler, processor, window_rows, rollout_cfg,
+                                         global_step)
+                colocated.sleep()
+        else:
+            model.config.use_cache = True  # generation wants the KV cache (training: off)
+            with phase("compute"), torch.no_grad():
+                mine = generate_rollouts(model, processor, window_rows, rollout_cfg,
+                                         global_step)
+            model.config.use_cache = False
         with phase("compute"):
             keys, items = rollout_items(mine, window, settings.verify)
             my_rewards = rewards_table(keys, verify_batch(items, settings.verify))
@@ -259,10 +283,14 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
                                    pad_id=pad_id, device=device, world_size=world_size,
                                    keep_student=keep_student)
             global_step, record, student = result.global_step, result.record, result.student
+            # The whole round, generation to update (not the checkpoint write): what a
+            # benchmark compares with a peer's step.
+            record["round_s"] = time.perf_counter() - round_started
             job_records.append(record)
             if rank == 0:
                 print("loop: " + json.dumps({k: record[k] for k in (
-                    "round", "step", "reward_mean", "accuracy_mean", "loss", "grad_norm")
+                    "round", "step", "reward_mean", "accuracy_mean", "loss", "grad_norm",
+                    "round_s")
                     if k in record}), flush=True)
         elif rank == 0:
             print(f"loop: round {r}: every group had equal rewards; no update", flush=True)
