@@ -7,7 +7,8 @@ it is the compiled form for reuse in other pipelines (``python -m pipeline.compi
 --components`` rewrites them all).
 """
 
-#: Every component folder, in the order data flows through a round (design.md, "Layout").
+#: Every component folder, in the order data flows through a round (design.md, "Layout");
+#: ``fused`` runs many rounds (rollout to update) in one job: the pipeline's fused mode.
 COMPONENT_NAMES = (
     "base_model",
     "data_prep",
@@ -16,6 +17,7 @@ COMPONENT_NAMES = (
     "score",
     "merge",
     "update",
+    "fused",
     "evaluate",
     "report",
 )

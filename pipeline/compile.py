@@ -1,6 +1,7 @@
 """``python -m pipeline.compile``: write the pipeline YAML, or every ``component.yaml``.
 
     python -m pipeline.compile --rounds 3 --rollout-shards 4 --output rlsd.yaml
+    python -m pipeline.compile --mode fused --rounds 30 --rounds-per-job 10   # 3 chained jobs
     python -m pipeline.compile --algorithm grpo --teacher-refresh-rounds 0 \\
         --pipeline-root s3://my-bucket/kfp --s3-secret my-s3 --gpu-type NVIDIA-H100-80GB-HBM3
     python -m pipeline.compile --components        # (re)write components/*/component.yaml
@@ -92,9 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"pipeline.compile: error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {path}: {options.algorithm}, {options.rounds} round(s), "
-          f"{options.rollout_shards} rollout shard(s), teacher refresh K="
-          f"{options.teacher_refresh_rounds}, pipeline root {options.pipeline_root}")
+    shape = (f"{options.rollout_shards} rollout shard(s)" if options.mode == "staged" else
+             f"fused: {len(options.fused_jobs())} chained job(s) of up to "
+             f"{options.rounds_per_job} round(s)")
+    print(f"wrote {path}: {options.algorithm}, {options.rounds} round(s), {shape}, teacher "
+          f"refresh K={options.teacher_refresh_rounds}, pipeline root {options.pipeline_root}")
     return 0
 
 

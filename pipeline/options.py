@@ -3,8 +3,12 @@
 Runtime settings (model, data, sampling, optimisation, cluster size, launcher) are pipeline
 parameters (:mod:`pipeline.pipeline`) and can change per run. These cannot:
 
-* ``rounds``, ``rollout_shards``: rounds are unrolled and shards fanned out at compile time
-  (KFP v2 has no loop that carries outputs between iterations; design.md, "Rounds");
+* ``mode``: ``staged`` (every stage of every round is its own task) or ``fused`` (chained
+  training jobs that each run ``rounds_per_job`` rounds of ``python -m rlsd.loop`` with the
+  policy resident; design.md, "Two ways to run the rounds");
+* ``rounds``, ``rollout_shards``, ``rounds_per_job``: rounds are unrolled (staged) or split
+  into jobs (fused) and shards fanned out at compile time (KFP v2 has no loop that carries
+  outputs between iterations; design.md, "Rounds");
 * ``algorithm``: GRPO has no scoring step, so the algorithm shapes the graph; it is written into
   the pipeline's name and description;
 * ``teacher_refresh_rounds`` (K): which round's policy each score task reads as its teacher
@@ -33,6 +37,8 @@ from rlsd.launch.naming import is_label_key, is_label_value
 from rlsd.launch.quantity import is_quantity
 from rlsd.storage import UnsupportedURIError, parse_s3
 
+#: The two ways to run the rounds (design.md): one task per stage per round, or chained jobs.
+MODES = ("staged", "fused")
 #: ``manifests/kfp-launcher.yaml``'s defaultPipelineRoot and credentials Secret.
 DEFAULT_PIPELINE_ROOT = "s3://rlsd-pipelines/v2/artifacts"
 DEFAULT_S3_SECRET = "rlsd-s3-credentials"
@@ -61,8 +67,14 @@ class CompileOptions:
 
     rounds: int = field(default=2, metadata=_help(
         "RLSD rounds (rollout -> verify -> score -> update), unrolled"))
+    mode: str = field(default="staged", metadata=_help(
+        "staged: every stage of every round is its own task; fused: ceil(rounds / "
+        "rounds_per_job) chained training jobs (python -m rlsd.loop), the policy resident"))
+    rounds_per_job: int = field(default=10, metadata=_help(
+        "fused mode: rounds of each chained job (the last job takes what is left)"))
     rollout_shards: int = field(default=1, metadata=_help(
-        "parallel rollout/verify/score branches per round (ParallelFor)"))
+        "staged mode: parallel rollout/verify/score branches per round (ParallelFor); the "
+        "fused job shards rollout over its own ranks"))
     algorithm: str = field(default="rlsd", metadata=_help(
         "rlsd, grpo (no scoring step), opsd or grpo+opsd"))
     teacher_refresh_rounds: int = field(
@@ -95,10 +107,10 @@ class CompileOptions:
     shm_size: str = field(default="2Gi", metadata=_help(
         "memory-backed /dev/shm of the model tasks (empty: none)"))
     update_cpu: str = field(default="1", metadata=_help(
-        "CPU request of the update task: a light driver when the PyTorchJob trains; raise "
-        "it if you run launcher=local on a cluster"))
+        "CPU request of the update (and fused) task: a light driver when the PyTorchJob "
+        "trains; raise it if you run launcher=local on a cluster"))
     update_memory: str = field(default="2Gi", metadata=_help(
-        "memory request of the update task"))
+        "memory request of the update (and fused) task"))
     gpu_type: str = field(default="", metadata=_help(
         "GPU model the trainer pods (and GPU model tasks) must run on, e.g. "
         "NVIDIA-H100-80GB-HBM3 (a nodeSelector on gpu_type_label); empty: any"))
@@ -116,8 +128,16 @@ class CompileOptions:
         """Raise :class:`ConfigError` naming the first invalid option."""
         if self.rounds < 1:
             raise ConfigError(f"rounds must be >= 1, got {self.rounds}")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {list(MODES)}, got {self.mode!r}")
+        if self.rounds_per_job < 1:
+            raise ConfigError(f"rounds_per_job must be >= 1, got {self.rounds_per_job}")
         if self.rollout_shards < 1:
             raise ConfigError(f"rollout_shards must be >= 1, got {self.rollout_shards}")
+        if self.mode == "fused" and self.rollout_shards != 1:
+            raise ConfigError(f"rollout_shards={self.rollout_shards} is a staged-mode option: "
+                              "the fused job shards rollout over its own ranks (nodes x "
+                              "nproc_per_node); leave it at 1")
         if self.algorithm == "opd":
             raise ConfigError("algorithm 'opd' needs a separate teacher model, which this "
                               "pipeline does not take; use rlsd, grpo, opsd or grpo+opsd")
@@ -173,6 +193,12 @@ class CompileOptions:
         return {**self.trainer_settings,
                 "node_selector": {**self.trainer_node_selector, **self.gpu_node_selector()},
                 "tolerations": [dict(t) for t in self.trainer_tolerations]}
+
+    def fused_jobs(self) -> list[tuple[int, int]]:
+        """``(first round, rounds)`` of each chained fused job: ``rounds_per_job`` rounds
+        each, the last one what is left (``ceil(rounds / rounds_per_job)`` jobs)."""
+        m = self.rounds_per_job
+        return [(first, min(m, self.rounds - first)) for first in range(0, self.rounds, m)]
 
     def teacher_round(self, round_index: int) -> int:
         """Whose policy round ``round_index`` scores with: ``floor(r / K) * K``, or ``r``

@@ -10,7 +10,10 @@ not this module:
   fills :class:`rlsd.data.config.DataConfig`, ``rollout`` :class:`RolloutConfig`, ``score``
   :class:`ScoreConfig`, ``update`` :class:`TrainConfig`, :class:`AlgorithmConfig` and
   :class:`PyTorchJobSpec`, ``evaluate`` :class:`EvalConfig` (:data:`SETTINGS_CHECKS` says
-  which parameter fills which field);
+  which parameter fills which field); in a fused pipeline (:data:`FUSED_SETTINGS_CHECKS`) the
+  fused task's settings are built as ``python -m rlsd.loop --set section.name=value`` builds
+  them (:mod:`components._shared.loop_settings`) and checked by
+  :class:`rlsd.loop.LoopSettings` (each section's ``validate()``, then the loop's own rules);
 * a model, data source or resume folder given as a URI follows the storage layer's rules
   (:func:`rlsd.storage.is_s3` refuses unknown schemes, :func:`rlsd.storage.parse_s3` bad
   bucket names and over-long keys);
@@ -31,6 +34,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from components._shared.loop_settings import (
+    LOOP_PARAMETERS,
+    check_loop_settings,
+    loop_overrides,
+)
 from rlsd import storage
 from rlsd.algorithms import AlgorithmConfig
 from rlsd.config import ConfigError, from_dict
@@ -83,12 +91,48 @@ def _int(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+@dataclass(frozen=True)
+class LoopSettingsCheck:
+    """The fused task's settings: the pipeline parameters it passes to ``rlsd.loop`` (named
+    as in :data:`components._shared.loop_settings.LOOP_PARAMETERS`), checked by
+    :class:`rlsd.loop.LoopSettings` as the loop builds it."""
+
+    component: str
+    #: The pipeline parameters the task passes on (the others, ``rounds``, ``algorithm`` and
+    #: ``teacher_refresh_rounds``, are fixed at compile time and checked by CompileOptions).
+    passed: tuple[str, ...]
+    name: str = "LoopSettings"
+
+    def parameters(self) -> dict[str, str]:
+        """loop setting (``section.name``) -> parameter name."""
+        return {target: p for p in self.passed for target in LOOP_PARAMETERS[p]}
+
+    def validate(self, params: Mapping[str, Any]) -> None:
+        """Raise :class:`ConfigError` as ``python -m rlsd.loop`` would on these values."""
+        check_loop_settings(loop_overrides({p: params[p] for p in self.passed}))
+
+
+_DATA_PREP = SettingsCheck("data_prep", DataConfig, {
+    "source": "data_source", "synthetic_difficulty": "synthetic_difficulty",
+    "synthetic_n": "synthetic_size", "seed": "seed"})
+_EVALUATE = SettingsCheck("evaluate", EvalConfig, {
+    "samples_per_prompt": "eval_samples", "max_new_tokens": "max_new_tokens",
+    "temperature": "eval_temperature", "seed": "seed",
+    # evaluate: max_prompts = eval_prompts or None; k_values = sorted({1, n}).
+    "max_prompts": ("eval_prompts", lambda n: _int(n) or None),
+    "k_values": ("eval_samples", lambda n: sorted({1, _int(n)}))})
+
+
+def _trainer_check(component: str) -> SettingsCheck:
+    return SettingsCheck(component, PyTorchJobSpec, {
+        "image": "trainer_image", "nodes": "nodes", "gpus_per_node": "gpus_per_node",
+        "nproc_per_node": "nproc_per_node"})
+
+
 #: Every settings dataclass a component builds from pipeline parameters, mapped exactly as the
 #: component body maps them (components/<name>/component.py).
 SETTINGS_CHECKS: tuple[SettingsCheck, ...] = (
-    SettingsCheck("data_prep", DataConfig, {
-        "source": "data_source", "synthetic_difficulty": "synthetic_difficulty",
-        "synthetic_n": "synthetic_size", "seed": "seed"}),
+    _DATA_PREP,
     SettingsCheck("rollout", RolloutConfig, {
         "samples_per_prompt": "samples_per_prompt", "max_new_tokens": "max_new_tokens",
         "temperature": "temperature", "seed": "seed"}),
@@ -98,16 +142,27 @@ SETTINGS_CHECKS: tuple[SettingsCheck, ...] = (
         "micro_batch_tokens": "micro_batch_tokens", "seed": "seed"}),
     SettingsCheck("update", AlgorithmConfig, {
         "lam0": "lam0", "lam_decay_steps": "lam_decay_steps", "eps_w": "eps_w"}),
-    SettingsCheck("update", PyTorchJobSpec, {
-        "image": "trainer_image", "nodes": "nodes", "gpus_per_node": "gpus_per_node",
-        "nproc_per_node": "nproc_per_node"}),
-    SettingsCheck("evaluate", EvalConfig, {
-        "samples_per_prompt": "eval_samples", "max_new_tokens": "max_new_tokens",
-        "temperature": "eval_temperature", "seed": "seed",
-        # evaluate: max_prompts = eval_prompts or None; k_values = sorted({1, n}).
-        "max_prompts": ("eval_prompts", lambda n: _int(n) or None),
-        "k_values": ("eval_samples", lambda n: sorted({1, _int(n)}))}),
+    _trainer_check("update"),
+    _EVALUATE,
 )
+#: A fused pipeline has this parameter, a staged one has not (:mod:`pipeline.pipeline`).
+FUSED_PARAMETER = "save_every"
+#: The same for a fused pipeline: the fused task replaces rollout, score and update.
+FUSED_SETTINGS_CHECKS: tuple[SettingsCheck | LoopSettingsCheck, ...] = (
+    _DATA_PREP,
+    LoopSettingsCheck("fused", (
+        "save_every", "prompts_per_round", "samples_per_prompt", "max_new_tokens",
+        "temperature", "seed", "micro_batch_tokens", "learning_rate", "steps_per_round",
+        "lam0", "lam_decay_steps", "eps_w")),
+    _trainer_check("fused"),
+    _EVALUATE,
+)
+
+
+def settings_checks(params: Mapping[str, Any]) -> tuple[SettingsCheck | LoopSettingsCheck, ...]:
+    """The checks of a fused pipeline's parameters (it has :data:`FUSED_PARAMETER`) or of a
+    staged pipeline's."""
+    return FUSED_SETTINGS_CHECKS if FUSED_PARAMETER in params else SETTINGS_CHECKS
 
 
 def _shown(value: Any, limit: int = 100) -> str:
@@ -128,27 +183,35 @@ def check_storage_uri(name: str, value: str) -> None:
         raise ParameterError(f"parameter {name}={_shown(value)}: {exc}") from None
 
 
-def _check_settings(check: SettingsCheck, params: Mapping[str, Any]) -> None:
+def _check_settings(check: SettingsCheck | LoopSettingsCheck, params: Mapping[str, Any]
+                    ) -> None:
     try:
-        from_dict(check.settings, check.values(params))
+        if isinstance(check, LoopSettingsCheck):
+            check.validate(params)
+        else:
+            from_dict(check.settings, check.values(params))
     except ConfigError as exc:
         text = str(exc)
-        by_field = check.parameters()
+        by_field = check.parameters()  # a loop setting's name: the part after "section."
         named = [p for f, p in by_field.items()  # "samples_per_prompt" or "samples per prompt"
-                 if re.search(r"\b" + re.escape(f).replace("_", "[_ ]") + r"\b", text)]
+                 if re.search(r"\b" + re.escape(f.rpartition(".")[2]).replace("_", "[_ ]")
+                              + r"\b", text)]
         culprits = list(dict.fromkeys(named or by_field.values()))
         shown = ", ".join(f"{p}={_shown(params[p])}" for p in culprits)
-        raise ParameterError(f"parameter {shown}: {text} ({check.settings.__name__}, read by "
+        what = check.name if isinstance(check, LoopSettingsCheck) else check.settings.__name__
+        raise ParameterError(f"parameter {shown}: {text} ({what}, read by "
                              f"the {check.component} task)") from None
 
 
 def check_parameters(params: Mapping[str, Any], types: Mapping[str, str] | None = None
                      ) -> None:
     """Check every pipeline parameter value in ``params`` (all of them: defaults merged with
-    overrides). ``types``: KFP parameter types by name (``Float``...); floats are checked
-    finite whatever their declared type. Raises :class:`ParameterError` on the first problem.
+    overrides) of a staged or a fused pipeline (:func:`settings_checks`). ``types``: KFP
+    parameter types by name (``Float``...); floats are checked finite whatever their declared
+    type. Raises :class:`ParameterError` on the first problem.
     """
-    needed = {p for check in SETTINGS_CHECKS for p in check.parameters().values()}
+    checks = settings_checks(params)
+    needed = {p for check in checks for p in check.parameters().values()}
     missing = sorted(needed - set(params))
     if missing:
         raise ParameterError(f"pipeline parameter(s) {missing} are missing: the package was "
@@ -161,7 +224,7 @@ def check_parameters(params: Mapping[str, Any], types: Mapping[str, str] | None 
             raise ParameterError(f"parameter {name}={_shown(value)}: must be a finite number (KFP "
                                  "passes parameters as JSON numbers, which have no NaN or "
                                  "infinity)")
-    for check in SETTINGS_CHECKS:
+    for check in checks:
         _check_settings(check, params)
     for name in URI_PARAMETERS:
         if isinstance(params.get(name), str):

@@ -1,6 +1,6 @@
 """The RLSD DAG (design.md, "Rounds" and "Layout"), built for given compile-time options.
 
-::
+Staged mode (``mode="staged"``, the default: every stage of every round is its own task)::
 
     base model ─┐                     data prep (train, eval prompts)
                 ▼                              │
@@ -15,6 +15,20 @@ take ``policy: Input[Model]``: round 0 gets the base model component's pointer, 
 round r's update output. The score task of round r reads the teacher from round
 ``floor(r / K) * K``'s policy (``K = 0``: its own policy).
 
+Fused mode (``mode="fused"``; design.md, "Two ways to run the rounds")::
+
+    base model ─┐                     data prep (train, eval prompts)
+                ▼                              │
+    job j:    fused (PyTorchJob or torchrun running python -m rlsd.loop): rounds
+              j*M .. min((j+1)*M, R) - 1 with the policy resident → pointer to its last
+              round's checkpoint + that round's tables
+    evaluate(base policy), evaluate(final policy); report(last job's policy and tables, ...)
+
+The ``ceil(R / M)`` jobs (``M = rounds_per_job``) are chained: job j + 1 starts from job j's
+``updated_policy`` pointer. Each writes its ``round-NNNN`` checkpoints under its own
+``<updated_policy>-checkpoint`` and resumes there when retried. The teacher snapshot
+(``K > 0``) travels inside the checkpoints, so the rounds compute what the staged ones do.
+
 Caching (:data:`CACHING`; every task's setting is explicit, so neither
 ``KFP_DISABLE_EXECUTION_CACHING_BY_DEFAULT`` nor kfp's default decides it). KFP keys a task's
 cache on its input parameters, the identity of its input artifacts, and its image and
@@ -27,7 +41,8 @@ resolved at run time, and update trains and writes a checkpoint: none of them ca
 recurring run never reuses the first run's data split or policy. Verify, merge and report
 read only their input artifacts (the report's checkpoint is the one its input pointer names,
 with its files' sizes and digests) and may cache; since their inputs come from tasks that
-never cache, a hit can only be the same artifacts again (a retry of the same run).
+never cache, a hit can only be the same artifacts again (a retry of the same run). The fused
+task samples and trains (it is rollout, score and update in one): it never caches.
 """
 
 # No `from __future__ import annotations`: KFP reads the pipeline signature's real types.
@@ -65,6 +80,8 @@ CACHING: dict[str, Caching] = {
     "score": Caching(False, "runs a policy resolved at run time"),
     "merge": Caching(True, "pure function of the shards' artifacts"),
     "update": Caching(False, "trains: launches a PyTorchJob and writes a checkpoint"),
+    "fused": Caching(False, "samples from its policy and trains: launches a PyTorchJob that "
+                            "runs many rounds and writes checkpoints"),
     "evaluate": Caching(False, "samples from a policy resolved at run time"),
     "report": Caching(True, "pure function of its artifacts and the checkpoint its pointer "
                             "names (sizes and digests in the pointer)"),
@@ -92,15 +109,18 @@ def cached_task(name: str, component: PythonComponent, **arguments) -> dsl.Pipel
 
 
 def pipeline_name(options: CompileOptions) -> str:
-    """E.g. ``rlsd-rlsd-2-rounds``, ``rlsd-grpo-opsd-3-rounds``."""
+    """E.g. ``rlsd-rlsd-2-rounds``, ``rlsd-grpo-opsd-3-rounds``, ``rlsd-rlsd-30-rounds-fused``."""
     algo = re.sub(r"[^a-z0-9]+", "-", options.algorithm.lower()).strip("-")
-    return f"rlsd-{algo}-{options.rounds}-rounds"
+    return f"rlsd-{algo}-{options.rounds}-rounds" + ("-fused" if options.mode == "fused" else "")
 
 
 def pipeline_description(options: CompileOptions) -> str:
     k = options.teacher_refresh_rounds
+    shape = (f"rollout shards={options.rollout_shards}" if options.mode == "staged" else
+             f"mode=fused ({len(options.fused_jobs())} chained job(s) of up to "
+             f"{options.rounds_per_job} rounds)")
     return (f"RLSD on Kubeflow (arXiv:2604.03128). Compiled for algorithm={options.algorithm}, "
-            f"rounds={options.rounds}, rollout shards={options.rollout_shards}, teacher "
+            f"rounds={options.rounds}, {shape}, teacher "
             f"refresh K={k}{' (live policy)' if k == 0 else ''}; recompile "
             f"(python -m pipeline.compile) to change these.")
 
@@ -113,23 +133,81 @@ class PipelineOutputs(NamedTuple):
     training_report: HTML
 
 
+class _Builder:
+    """What both modes share: the components, task settings, the start and the end."""
+
+    def __init__(self, options: CompileOptions) -> None:
+        self.options = options
+        self.comps = stage_components(options.component_image or None)
+
+    def light(self, task: dsl.PipelineTask, title: str) -> dsl.PipelineTask:
+        return kube.common_settings(task.set_display_name(title), self.options)
+
+    def model_task(self, task: dsl.PipelineTask, title: str) -> dsl.PipelineTask:
+        return kube.model_task_settings(task.set_display_name(title), self.options)
+
+    def driver(self, task: dsl.PipelineTask, title: str) -> dsl.PipelineTask:
+        """A task that launches and watches a training job (update, fused)."""
+        return kube.update_task_settings(task.set_display_name(title), self.options)
+
+    def stage(self, name: str, **arguments) -> dsl.PipelineTask:
+        return cached_task(name, self.comps[name], **arguments)
+
+    def start(self, model, resume_from, resume_round, data_source, synthetic_difficulty,
+              synthetic_size, seed) -> tuple[dsl.PipelineTask, dsl.PipelineTask]:
+        """The base model and data prep tasks."""
+        base = self.light(self.stage("base_model", model=model, resume_from=resume_from,
+                                     resume_round=resume_round), "base model")
+        data = self.light(self.stage("data_prep",
+            source=data_source, synthetic_difficulty=synthetic_difficulty,
+            synthetic_n=synthetic_size, seed=seed), "data prep")
+        return base, data
+
+    def finish(self, data: dsl.PipelineTask, base_policy, final_policy,
+               tables: dsl.PipelineTask, *, max_new_tokens, eval_samples, eval_prompts,
+               eval_temperature, seed, eps_w) -> PipelineOutputs:
+        """Both evaluations and the report; ``tables``: the task whose ``round_rollouts``,
+        ``round_rewards`` and ``round_scores`` are the last round's tables."""
+        evals = {}
+        for label, policy in (("base", base_policy), ("final", final_policy)):
+            evals[label] = self.model_task(self.stage("evaluate",
+                policy=policy, prompts=data.outputs["eval_prompts"], label=label,
+                samples_per_prompt=eval_samples, max_new_tokens=max_new_tokens,
+                temperature=eval_temperature, max_prompts=eval_prompts, seed=seed),
+                f"evaluate {label} policy")
+        report = self.light(self.stage("report",
+            final_policy=final_policy, rollouts=tables.outputs["round_rollouts"],
+            rewards=tables.outputs["round_rewards"],
+            scores=tables.outputs["round_scores"],
+            base_evaluation=evals["base"].outputs["results"],
+            final_evaluation=evals["final"].outputs["results"], eps_w=eps_w,
+            title=f"{pipeline_name(self.options)}: training report"), "training report")
+        return PipelineOutputs(
+            base_metrics=evals["base"].outputs["metrics"],
+            base_report=evals["base"].outputs["report"],
+            final_metrics=evals["final"].outputs["metrics"],
+            final_report=evals["final"].outputs["report"],
+            training_report=report.outputs["training_report"])
+
+
 def build_pipeline(options: CompileOptions | None = None) -> Callable:
     """The ``@dsl.pipeline`` function for ``options`` (validated here, with the pipeline
-    parameters' defaults: :func:`pipeline.params.check_parameters`)."""
+    parameters' defaults: :func:`pipeline.params.check_parameters`): the staged graph, or the
+    fused one for ``mode="fused"``."""
     options = options or CompileOptions()
     options.validate()
-    comps = stage_components(options.component_image or None)
+    build = _fused_pipeline if options.mode == "fused" else _staged_pipeline
+    pipeline = build(_Builder(options))
+    # The defaults written into the YAML obey the same rules as a submitted value.
+    check_parameters(pipeline_defaults(pipeline), pipeline_types(pipeline))
+    return pipeline
+
+
+def _staged_pipeline(b: _Builder) -> Callable:
+    options = b.options
     shards = list(range(options.rollout_shards))
     job_settings = options.job_settings()
-
-    def light(task: dsl.PipelineTask, title: str) -> dsl.PipelineTask:
-        return kube.common_settings(task.set_display_name(title), options)
-
-    def model_task(task: dsl.PipelineTask, title: str) -> dsl.PipelineTask:
-        return kube.model_task_settings(task.set_display_name(title), options)
-
-    def stage(name: str, **arguments) -> dsl.PipelineTask:
-        return cached_task(name, comps[name], **arguments)
+    model_task, light, stage = b.model_task, b.light, b.stage
 
     @dsl.pipeline(name=pipeline_name(options), description=pipeline_description(options),
                   pipeline_root=options.pipeline_root)
@@ -160,11 +238,8 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
         eval_temperature: float = 0.0,
         seed: int = 0,
     ) -> PipelineOutputs:
-        base = light(stage("base_model", model=model, resume_from=resume_from,
-                           resume_round=resume_round), "base model")
-        data = light(stage("data_prep",
-            source=data_source, synthetic_difficulty=synthetic_difficulty,
-            synthetic_n=synthetic_size, seed=seed), "data prep")
+        base, data = b.start(model, resume_from, resume_round, data_source,
+                             synthetic_difficulty, synthetic_size, seed)
         train = data.outputs["train"]
         policies = [base.outputs["policy"]]  # policies[r]: what round r samples from
         for r in range(options.rounds):
@@ -201,31 +276,82 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
                 gpus_per_node=gpus_per_node, nproc_per_node=nproc_per_node,
                 trainer_image=trainer_image, s3_secret=options.s3_secret,
                 run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, job_settings=job_settings)
-            kube.update_task_settings(update.set_display_name(f"round {r}: update"), options)
+            b.driver(update, f"round {r}: update")
             policies.append(update.outputs["updated_policy"])
             last_round = merge
 
-        evals = {}
-        for label, policy in (("base", policies[0]), ("final", policies[-1])):
-            evals[label] = model_task(stage("evaluate",
-                policy=policy, prompts=data.outputs["eval_prompts"], label=label,
-                samples_per_prompt=eval_samples, max_new_tokens=max_new_tokens,
-                temperature=eval_temperature, max_prompts=eval_prompts, seed=seed),
-                f"evaluate {label} policy")
-        report = light(stage("report",
-            final_policy=policies[-1], rollouts=last_round.outputs["round_rollouts"],
-            rewards=last_round.outputs["round_rewards"],
-            scores=last_round.outputs["round_scores"],
-            base_evaluation=evals["base"].outputs["results"],
-            final_evaluation=evals["final"].outputs["results"], eps_w=eps_w,
-            title=f"{pipeline_name(options)}: training report"), "training report")
-        return PipelineOutputs(
-            base_metrics=evals["base"].outputs["metrics"],
-            base_report=evals["base"].outputs["report"],
-            final_metrics=evals["final"].outputs["metrics"],
-            final_report=evals["final"].outputs["report"],
-            training_report=report.outputs["training_report"])
+        return b.finish(data, policies[0], policies[-1], last_round,
+                        max_new_tokens=max_new_tokens, eval_samples=eval_samples,
+                        eval_prompts=eval_prompts, eval_temperature=eval_temperature,
+                        seed=seed, eps_w=eps_w)
 
-    # The defaults written into the YAML obey the same rules as a submitted value.
-    check_parameters(pipeline_defaults(rlsd_pipeline), pipeline_types(rlsd_pipeline))
     return rlsd_pipeline
+
+
+def _fused_pipeline(b: _Builder) -> Callable:
+    """Data prep -> base model -> ceil(R / M) chained fused jobs -> evaluations -> report.
+    The parameters are the staged pipeline's, plus ``save_every`` (without
+    ``rollout_shards``' ParallelFor: the job shards over its own ranks)."""
+    options = b.options
+    job_settings = options.job_settings()
+
+    @dsl.pipeline(name=pipeline_name(options), description=pipeline_description(options),
+                  pipeline_root=options.pipeline_root)
+    def rlsd_fused_pipeline(
+        model: str = "default",
+        resume_from: str = "",
+        resume_round: int = -1,
+        data_source: str = "synthetic",
+        synthetic_difficulty: int = 1,
+        synthetic_size: int = 100,
+        samples_per_prompt: int = 8,
+        prompts_per_round: int = 256,
+        max_new_tokens: int = 4096,
+        temperature: float = 1.0,
+        learning_rate: float = 1e-6,
+        lam0: float = 0.5,
+        lam_decay_steps: int = 60,
+        eps_w: float = 0.2,
+        steps_per_round: int = 1,
+        micro_batch_tokens: int = 8192,
+        save_every: int = 10,
+        nodes: int = 1,
+        gpus_per_node: int = 1,
+        nproc_per_node: int = 0,
+        trainer_image: str = DEFAULT_TRAINER_IMAGE,
+        launcher: str = "pytorchjob",
+        eval_samples: int = 1,
+        eval_prompts: int = 0,
+        eval_temperature: float = 0.0,
+        seed: int = 0,
+    ) -> PipelineOutputs:
+        base, data = b.start(model, resume_from, resume_round, data_source,
+                             synthetic_difficulty, synthetic_size, seed)
+        policy = base.outputs["policy"]
+        for first, count in options.fused_jobs():
+            job = b.stage("fused",
+                policy=policy, prompts=data.outputs["train"], rounds=count,
+                algorithm=options.algorithm,
+                teacher_refresh_rounds=options.teacher_refresh_rounds, round_index=first,
+                launcher=launcher, prompts_per_round=prompts_per_round,
+                samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
+                temperature=temperature, learning_rate=learning_rate, lam0=lam0,
+                lam_decay_steps=lam_decay_steps, eps_w=eps_w, steps_per_round=steps_per_round,
+                micro_batch_tokens=micro_batch_tokens, seed=seed, save_every=save_every,
+                nodes=nodes, gpus_per_node=gpus_per_node, nproc_per_node=nproc_per_node,
+                trainer_image=trainer_image, s3_secret=options.s3_secret,
+                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, job_settings=job_settings)
+            b.driver(job, fused_title(first, count))
+            policy = job.outputs["updated_policy"]
+
+        return b.finish(data, base.outputs["policy"], policy, job,
+                        max_new_tokens=max_new_tokens, eval_samples=eval_samples,
+                        eval_prompts=eval_prompts, eval_temperature=eval_temperature,
+                        seed=seed, eps_w=eps_w)
+
+    return rlsd_fused_pipeline
+
+
+def fused_title(first: int, count: int) -> str:
+    """The display name of the fused job that runs rounds ``first`` .. ``first + count - 1``."""
+    return f"fused round {first}" if count == 1 else f"fused rounds {first}-{first + count - 1}"

@@ -3,11 +3,13 @@
     python -m pipeline.run_local                  # 2 rounds x 8 prompts x 4 samples x 64 tokens
     python -m pipeline.run_local --small          # 1 round x 2 prompts x 2 samples x 16 tokens
     python -m pipeline.run_local --root runs/kfp --rounds 3 --param learning_rate=1e-5
+    python -m pipeline.run_local --mode fused --rounds 4 --rounds-per-job 2   # 2 chained jobs
 
 Every component runs as a subprocess of this Python (``SubprocessRunner(use_venv=False)``) on
 the built-in default model (SmolLM2-135M-Instruct) and the synthetic arithmetic task; the
 update runs ``torchrun`` with ``--nproc`` processes through :mod:`rlsd.launch`
-(``launcher=local``). kfp.local ignores the Kubernetes settings (secrets, node selectors,
+(``launcher=local``); with ``--mode fused`` each chained fused job runs ``torchrun -m
+rlsd.loop`` the same way. kfp.local ignores the Kubernetes settings (secrets, node selectors,
 resources). At the end it copies the pipeline's training report to ``<root>/report.html``
 (before/after evaluation, training curves, token credit), writes ``<root>/report.md`` (base vs
 final policy on the same eval prompts) and prints where everything is.
@@ -27,7 +29,7 @@ from typing import Any
 
 from kfp import local
 
-from pipeline.options import CompileOptions
+from pipeline.options import MODES, CompileOptions
 from pipeline.params import check_parameters, pipeline_defaults, pipeline_types
 from pipeline.pipeline import build_pipeline
 from pipeline.submit import parse_params
@@ -119,7 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="rounds (default: 2, or 1 with --small)")
     parser.add_argument("--small", action="store_true",
                         help="1 round x 2 prompts x 2 samples x 16 tokens, eval on 4 prompts")
-    parser.add_argument("--shards", type=int, default=1, help="rollout shards per round")
+    parser.add_argument("--mode", choices=MODES, default="staged",
+                        help="staged: a task per stage per round; fused: chained jobs that "
+                             "run the rounds with the policy resident (default: staged)")
+    parser.add_argument("--rounds-per-job", type=int, default=None,
+                        help="fused mode: rounds of each chained job (default: the compile "
+                             "option's)")
+    parser.add_argument("--shards", type=int, default=1,
+                        help="staged mode: rollout shards per round")
     parser.add_argument("--algorithm", default="rlsd")
     parser.add_argument("--teacher-refresh-rounds", type=int, default=None,
                         help="K (default: the algorithm config's)")
@@ -129,9 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rounds = args.rounds if args.rounds is not None else (1 if args.small else 2)
-    options = CompileOptions(rounds=rounds, rollout_shards=args.shards, algorithm=args.algorithm)
+    options = CompileOptions(rounds=rounds, rollout_shards=args.shards, algorithm=args.algorithm,
+                             mode=args.mode)
     if args.teacher_refresh_rounds is not None:
         options.teacher_refresh_rounds = args.teacher_refresh_rounds
+    if args.rounds_per_job is not None:
+        options.rounds_per_job = args.rounds_per_job
     params = {**(SMALL_PARAMS if args.small else FULL_PARAMS), "nproc_per_node": args.nproc}
     try:
         options.validate()
@@ -143,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pipeline.run_local: error: {exc}", file=sys.stderr)
         return 2
     result = run(Path(args.root).resolve(), rounds, params, options)
-    print("\n== done in {:.0f} s".format(result["seconds"]))
+    print("\n== done in {:.0f} s ({} mode)".format(result["seconds"], options.mode))
     for label in ("base", "final"):
         shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result[f"{label}_metrics"].items())
                           if k.startswith(("pass@", "mean@")))

@@ -1,8 +1,6 @@
 """The fused RLSD loop (design.md, "Two ways to run the rounds"): many rounds in one resident
-training job. ``python -m rlsd.loop`` under torchrun; :func:`run_loop` from Python.
+training job. ``python -m rlsd.loop`` under torchrun; :func:`rlsd.loop.run.run_loop` from
+Python, with :class:`rlsd.loop.config.LoopSettings`. The folder layout it writes is in
+:mod:`rlsd.loop.layout` (importable without torch). Nothing is imported here, so that the
+layout stays light.
 """
-
-from rlsd.loop.config import LoopConfig, LoopSettings
-from rlsd.loop.run import LoopError, run_loop
-
-__all__ = ["LoopConfig", "LoopError", "LoopSettings", "run_loop"]

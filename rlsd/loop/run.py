@@ -33,6 +33,8 @@ from __future__ import annotations
 import copy
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ from rlsd.algorithms import needs_teacher_logprobs
 from rlsd.data.errors import DataError
 from rlsd.data.schema import conform_prompt_table
 from rlsd.loop.config import LoopSettings
+from rlsd.loop.layout import TEACHER_DIR, TEACHER_STATE, round_folder, tables_folder
 from rlsd.models import load_policy
 from rlsd.phases import phase
 from rlsd.prompting import is_multimodal, tokenizer_of
@@ -66,23 +69,9 @@ from rlsd.train.student_logprobs import gather_and_write
 from rlsd.verify.batch import verify_batch
 from rlsd.verify.tables import rewards_table, rollout_items
 
-#: Where a checkpoint keeps the frozen teacher snapshot when K > 0.
-TEACHER_DIR = "teacher"
-TEACHER_STATE = "teacher_state.json"
-
 
 class LoopError(ValueError):
     """The fused loop cannot start or go on; the message names the problem."""
-
-
-def round_folder(output: str, round_index: int) -> str:
-    """Where the checkpoint written after round ``round_index`` goes."""
-    return join(output, f"round-{round_index:04d}")
-
-
-def tables_folder(output: str, round_index: int) -> str:
-    """Where round ``round_index``'s merged tables go (``keep_tables``)."""
-    return join(output, "tables", f"round-{round_index:04d}")
 
 
 def resume_reference(policy: str, output: str) -> str:
@@ -235,38 +224,41 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
     record: dict[str, Any] = {}
     for r in range(first_round, last_round + 1):
         round_started = time.perf_counter()
+        times: dict[str, float] = {}  # this round's seconds per part: the profile
         positions = round_positions(len(rows), r, loop.prompts_per_round)
         window = prompt_table.take(positions)
         window_rows = [rows[i] for i in positions]
         by_id = {row["id"]: row for row in window_rows}
         model.eval()
         if colocated is not None:
-            with phase("compute"):
+            with _part(times, "rollout"):
                 sampler = colocated.wake_with(model)
                 mine = generate_rollouts(sampler, processor, window_rows, rollout_cfg,
                                          global_step)
                 colocated.sleep()
         else:
             model.config.use_cache = True  # generation wants the KV cache (training: off)
-            with phase("compute"), torch.no_grad():
+            with _part(times, "rollout"), torch.no_grad():
                 mine = generate_rollouts(model, processor, window_rows, rollout_cfg,
                                          global_step)
             model.config.use_cache = False
-        with phase("compute"):
+        with _part(times, "verify"):
             keys, items = rollout_items(mine, window, settings.verify)
             my_rewards = rewards_table(keys, verify_batch(items, settings.verify))
         my_scores = None
         if with_teacher or score_cfg.behaviour_logprobs:
             teacher_model, teacher_step = teacher.for_round(r, model, global_step)
-            with phase("compute"), torch.no_grad():
+            with _part(times, "score"), torch.no_grad():
                 my_scores = score_rollouts(model, processor, mine, by_id, score_cfg,
                                            teacher=teacher_model, with_teacher=with_teacher,
                                            teacher_step=teacher_step, progress=False) \
                     if mine.num_rows else SCORE_SCHEMA.empty_table()
-        parts = _gather((mine, my_rewards, my_scores), world_size)
-        rollouts = _concat([p[0] for p in parts], ROLLOUT_SCHEMA)
-        rewards = _concat([p[1] for p in parts], REWARD_SCHEMA)
-        scores = _concat([p[2] for p in parts], SCORE_SCHEMA) if my_scores is not None else None
+        with _part(times, "merge"):
+            parts = _gather((mine, my_rewards, my_scores), world_size)
+            rollouts = _concat([p[0] for p in parts], ROLLOUT_SCHEMA)
+            rewards = _concat([p[1] for p in parts], REWARD_SCHEMA)
+            scores = _concat([p[2] for p in parts], SCORE_SCHEMA) \
+                if my_scores is not None else None
         if loop.keep_tables and rank == 0:
             with phase("write"):
                 _write_tables(tables_folder(output, r), rollouts, rewards, scores)
@@ -277,7 +269,7 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
             plan = plan_round(data.samples, train.steps_per_round, world_size, rank,
                               train.micro_batch_tokens, train.seed + global_step)
             model.train()
-            with phase("compute"):
+            with _part(times, "update"):
                 result = run_steps(engine, data, plan, algo, global_step=global_step,
                                    round_index=r, learning_rate=train.learning_rate,
                                    pad_id=pad_id, device=device, world_size=world_size,
@@ -286,6 +278,7 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
             # The whole round, generation to update (not the checkpoint write): what a
             # benchmark compares with a peer's step.
             record["round_s"] = time.perf_counter() - round_started
+            record.update({f"time_{name}_s": seconds for name, seconds in times.items()})
             job_records.append(record)
             if rank == 0:
                 print("loop: " + json.dumps({k: record[k] for k in (
@@ -309,6 +302,15 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
                                       world_size)
             model.config.use_cache = False  # the save turned it on for the saved config
     return record
+
+
+@contextmanager
+def _part(times: dict[str, float], name: str) -> Iterator[None]:
+    """Time one part of a round (the round's profile) as the job's ``compute`` phase."""
+    started = time.perf_counter()
+    with phase("compute"):
+        yield
+    times[name] = times.get(name, 0.0) + time.perf_counter() - started
 
 
 def _replaced(obj: Any, **changes: Any) -> Any:

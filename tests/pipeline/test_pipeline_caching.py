@@ -29,6 +29,8 @@ EXPECTED_CACHING = {
     "evaluate": False,
     # Trains: launches a PyTorchJob and writes a new checkpoint (a side effect).
     "update": False,
+    # Samples and trains, many rounds in one job (the fused mode's rollout, score and update).
+    "fused": False,
     # Pure functions of their input artifacts (the report's checkpoint is the one its
     # pointer names, with sizes and digests); their inputs come from uncached tasks.
     "verify": True,
@@ -41,6 +43,11 @@ def _cached(task: dict) -> bool:
     return bool(task.get("cachingOptions", {}).get("enableCache"))
 
 
+#: The components of each mode's graph (GRPO has no score task).
+STAGED_KINDS = set(EXPECTED_CACHING) - {"fused"}
+FUSED_KINDS = {"base_model", "data_prep", "fused", "evaluate", "report"}
+
+
 @pytest.mark.parametrize("algorithm", ["rlsd", "grpo"])
 def test_exactly_the_pure_tasks_cache(compiled, algorithm):
     ir = compiled(rounds=2, rollout_shards=2, algorithm=algorithm)
@@ -49,16 +56,29 @@ def test_exactly_the_pure_tasks_cache(compiled, algorithm):
         kind = ir.component_kind(task)
         seen.setdefault(kind, set()).add(_cached(task))
         assert _cached(task) == EXPECTED_CACHING[kind], f"{display}: {kind}"
-    expected_kinds = set(EXPECTED_CACHING) - ({"score"} if algorithm == "grpo" else set())
+    expected_kinds = STAGED_KINDS - ({"score"} if algorithm == "grpo" else set())
     assert set(seen) == expected_kinds  # every kind was checked, in every task
     assert seen["data_prep"] == seen["base_model"] == {False}
 
 
+@pytest.mark.parametrize("algorithm", ["rlsd", "grpo"])
+def test_fused_jobs_never_cache(compiled, algorithm):
+    ir = compiled(mode="fused", rounds=5, rounds_per_job=2, algorithm=algorithm)
+    seen = {}
+    for display, task in ir.executor_tasks():
+        kind = ir.component_kind(task)
+        seen.setdefault(kind, []).append(_cached(task))
+        assert _cached(task) == EXPECTED_CACHING[kind], f"{display}: {kind}"
+    assert set(seen) == FUSED_KINDS
+    assert seen["fused"] == [False, False, False]  # each of the 3 chained jobs
+
+
+@pytest.mark.parametrize("mode", ["staged", "fused"])
 @pytest.mark.parametrize("kfp_default", [True, False])
-def test_caching_is_explicit_whatever_kfps_default(compiled, monkeypatch, kfp_default):
+def test_caching_is_explicit_whatever_kfps_default(compiled, monkeypatch, kfp_default, mode):
     """KFP_DISABLE_EXECUTION_CACHING_BY_DEFAULT (read by kfp at import) must not decide."""
     monkeypatch.setattr(pipeline_context.Pipeline, "_execution_caching_default", kfp_default)
-    ir = compiled(rounds=1)
+    ir = compiled(rounds=1, mode=mode)
     for display, task in ir.executor_tasks():
         assert _cached(task) == EXPECTED_CACHING[ir.component_kind(task)], display
 

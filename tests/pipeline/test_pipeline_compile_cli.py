@@ -20,6 +20,7 @@ STAGE_INPUTS = {  # artifact inputs each component declares
     "score": {"policy", "teacher", "rollouts", "prompts"},
     "merge": {"rollouts", "rewards", "scores"},
     "update": {"policy", "rollouts", "rewards", "scores", "prompts"},
+    "fused": {"policy", "prompts"},
     "evaluate": {"policy", "prompts"},
     "report": {"final_policy", "rollouts", "rewards", "scores", "base_evaluation",
                "final_evaluation"},

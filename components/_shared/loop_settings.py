@@ -1,0 +1,81 @@
+"""The fused component's settings as ``python -m rlsd.loop`` reads them: ``section.name=value``.
+
+The fused loop (:mod:`rlsd.loop`) takes its settings in sections, one per stage, with the
+staged CLIs' own names (``rollout.temperature``, ``train.learning_rate``...). The fused
+component takes the staged pipeline's parameter names; :data:`LOOP_PARAMETERS` says which
+loop setting(s) each one fills, and :func:`loop_overrides` writes the ``--set`` strings. The
+component builds its command line with it and :mod:`pipeline.params` checks a pipeline's
+parameter values with it, through :func:`check_loop_settings` (the loop's own
+``LoopSettings.validate()``), so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from components._shared.overrides import override_args
+
+#: Fused component parameter -> the rlsd.loop setting(s) it fills (``section.name``).
+LOOP_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "rounds": ("loop.rounds",),
+    "save_every": ("loop.save_every",),
+    "prompts_per_round": ("loop.prompts_per_round",),
+    "samples_per_prompt": ("rollout.samples_per_prompt",),
+    "max_new_tokens": ("rollout.max_new_tokens",),
+    "temperature": ("rollout.temperature",),
+    # The staged pipeline gives one seed to the rollout and the update tasks.
+    "seed": ("rollout.seed", "train.seed"),
+    # ... and one token budget to the score and the update tasks.
+    "micro_batch_tokens": ("score.micro_batch_tokens", "train.micro_batch_tokens"),
+    "learning_rate": ("train.learning_rate",),
+    "steps_per_round": ("train.steps_per_round",),
+    "algorithm": ("algorithm.algorithm",),
+    "teacher_refresh_rounds": ("algorithm.teacher_refresh_rounds",),
+    "lam0": ("algorithm.lam0",),
+    "lam_decay_steps": ("algorithm.lam_decay_steps",),
+    "eps_w": ("algorithm.eps_w",),
+}
+
+
+class LoopSettingsError(ValueError):
+    """``loop_settings`` is not a mapping of sections to mappings of settings."""
+
+
+def loop_overrides(values: Mapping[str, Any],
+                   settings: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+    """``["section.name=value", ...]`` for ``python -m rlsd.loop --set``.
+
+    ``settings``: other loop settings by section (``{"rollout": {"top_p": 0.95}}``), written
+    first; ``values``: fused component parameters (keys of :data:`LOOP_PARAMETERS`), written
+    after them, so a parameter wins over the same setting in ``settings``.
+
+    >>> loop_overrides({"seed": 3, "lam0": 0.5}, {"verify": {"time_limit_s": 5.0}})
+    ['verify.time_limit_s=5', 'rollout.seed=3', 'train.seed=3', 'algorithm.lam0=0.5']
+    """
+    flat: dict[str, Any] = {}
+    for section, fields in (settings or {}).items():
+        if not isinstance(fields, Mapping):
+            raise LoopSettingsError(f"loop_settings[{section!r}] must be a mapping of "
+                                    f"settings, got {fields!r}")
+        for name, value in fields.items():
+            flat[f"{section}.{name}"] = value
+    for param, value in values.items():
+        if param not in LOOP_PARAMETERS:
+            raise KeyError(f"{param!r} is not a fused loop parameter; known: "
+                           f"{sorted(LOOP_PARAMETERS)}")
+        for target in LOOP_PARAMETERS[param]:
+            flat[target] = value
+    return override_args(flat)
+
+
+def check_loop_settings(overrides: list[str]) -> Any:
+    """The :class:`rlsd.loop.LoopSettings` that ``python -m rlsd.loop --set ...`` builds from
+    ``overrides``, validated as the loop validates it; :class:`rlsd.config.ConfigError`
+    naming the first bad setting."""
+    from rlsd.config import sectioned_configs
+    from rlsd.loop.config import SECTIONS, LoopSettings
+
+    settings = LoopSettings(**sectioned_configs(SECTIONS, None, overrides))
+    settings.validate()
+    return settings

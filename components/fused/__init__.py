@@ -1,0 +1,1 @@
+"""The fused component: see README.md and component.py."""
