@@ -28,7 +28,7 @@ from pebble import ProcessExpired
 from rlsd.verify.errors import GradingError, UnknownVerifierError
 from rlsd.verify.extract import has_paper_format
 from rlsd.verify.grading import GradeOutcome, GradeTask, Status
-from rlsd.verify.pool import discard_pool, submit
+from rlsd.verify.pool import check_script_guard, discard_pool, submit
 from rlsd.verify.registry import (
     ENTRY_POINT_GROUP,
     Verifier,
@@ -132,7 +132,10 @@ def _outcome(future: concurrent.futures.Future, config: VerifyConfig) -> GradeOu
     except CancelledError:
         raise GradingError("grading was cancelled before it finished") from None
     except Exception as exc:  # an unpicklable result, a pool torn down under us, ...
-        raise GradingError(f"the grading pool failed: {type(exc).__name__}: {exc}") from exc
+        raise GradingError(
+            f"the grading pool failed: {type(exc).__name__}: {exc} (workers that die while "
+            "starting: a script that grades must do so under `if __name__ == \"__main__\":`)"
+        ) from exc
 
 
 def _pool_is_healthy(config: VerifyConfig, workers: int) -> bool:
@@ -186,6 +189,7 @@ def verify_batch(
     """
     config = config or VerifyConfig()
     config.validate()
+    check_script_guard()  # before any worker starts: a clear error, not a broken pool
     verifiers = resolve_verifiers([item.verifier for item in items], config)
     sys_path = tuple(sys.path)
     workers = config.resolved_workers()

@@ -32,13 +32,21 @@ _SOLE = re.compile(r"[(\[]?([A-Za-z])[)\]]?")
 _LABEL = re.compile(r"(?:\(([A-Za-z])\)|\[([A-Za-z])\]|([A-Za-z])\)|([A-Z])[.:])(?:\s|$)")
 # "answer is (A)", "Answer: C", "correct option is B", "choice: **d**".
 _PHRASE = re.compile(
-    r"(?:answer|option|choice)(?:\s+is|\s*[:=])?\s*(?:option\s+|choice\s+)?(?:\*\*)?"
+    r"\b(?:answer|option|choice)\b(?:\s+is|\s*[:=])?\s*(?:option\s+|choice\s+)?(?:\*\*)?"
     r"(?:\(([A-Za-z])\)|\[([A-Za-z])\]|([A-Za-z])(?![A-Za-z]))",
     re.IGNORECASE,
 )
-# After a bare lowercase letter only the end of the sentence may follow.
+# After a bare lowercase letter only the end of the sentence may follow; after a bare capital
+# a lowercase word means prose ("Answer: I believe it is B" names no option I).
 _TERMINAL = re.compile(r"\s*(?:\*\*)?\s*(?:$|[.,;:!?)\]\n])")
+_PROSE_AFTER = re.compile(r"\s+[a-z]")
+# Two options offered as the answer ("A, C", "A/C", "A and C", "(A) or (B)"): a hedge.
+_HEDGE = re.compile(
+    r"^[(\[]?[A-Z][)\]]?\s*(?:,|/|&|\band\b|\bor\b)\s*[(\[]?[A-Z][)\]]?(?![A-Za-z])")
 _PAREN_UPPER = re.compile(r"\(([A-Z])\)")
+_NEGATED = re.compile(r"(?:not|never)\b", re.IGNORECASE)
+# A stated answer that ends on an option: "Answer: It is B", "I believe it is (B)".
+_ENDS_ON_OPTION = re.compile(r"(?:^|\s)[(\[]?([A-Z])[)\]]?\s*[.!]?$")
 
 
 def _unwrap(text: str) -> str:
@@ -59,14 +67,19 @@ def _phrase_letter(text: str) -> str | None:
         if letter is None and bare is not None:
             if bare.islower() and not _TERMINAL.match(text, match.end()):
                 continue  # "answer is a triangle": an article, not option (a)
+            if bare.isupper() and _PROSE_AFTER.match(text, match.end()):
+                continue  # "Answer: I believe ...": a pronoun, not option I
             letter = bare
         found = letter
     return found.upper() if found else None
 
 
 def choice_letter(text: str) -> str | None:
-    """The option letter a short answer text gives, or None."""
+    """The option letter a short answer text gives, or None (also for a hedge that offers
+    two options, ``A, C`` or ``A or B``)."""
     clean = _clean(text)
+    if _HEDGE.match(clean):
+        return None
     sole = _SOLE.fullmatch(clean)
     if sole:
         return sole.group(1).upper()
@@ -90,7 +103,12 @@ def choice_fallback(response: str) -> str | None:
     response = _unwrap(response)
     stated = stated_answer(response)
     if stated is not None:
+        if _HEDGE.match(_clean(stated)) or _NEGATED.match(_clean(stated)):
+            return None  # "A or B" offers two answers, "not A" none: no stated answer
         letter = choice_letter(stated)
+        if letter is None:
+            ends = _ENDS_ON_OPTION.search(_clean(stated))
+            letter = ends.group(1) if ends and len(_clean(stated)) <= 40 else None
         if letter is not None:
             return letter
     phrased = _phrase_letter(response)

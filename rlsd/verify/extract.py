@@ -35,8 +35,10 @@ THOUGHT_CLOSE = "</thought>"
 #: with answer None when a reasoning block never closes.
 AnswerSource = Literal["answer_tag", "boxed", "fallback", "response", "unclosed_reasoning"]
 
-#: Reasoning blocks whose content is never graded: (opening tag, closing tag).
-REASONING_TAGS = (("<think>", "</think>"), (THOUGHT_OPEN, THOUGHT_CLOSE))
+#: Reasoning blocks whose content is never graded: ``<think>``, ``<thinking>``, ``<thought>``,
+#: in any case, with spaces inside the brackets.
+_REASONING_OPEN = re.compile(r"<\s*(?:think|thinking|thought)\s*>", re.IGNORECASE)
+_REASONING_CLOSE = re.compile(r"<\s*/\s*(?:think|thinking|thought)\s*>", re.IGNORECASE)
 
 # ``\boxed`` or ``\fbox`` as a whole control word (not ``\boxedfoo``).
 _BOX_COMMAND = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
@@ -50,7 +52,7 @@ _EMPHASIS = re.compile(r"(?<![\w*\\])(\*\*|__|\*)(?=\S)([^\n*]{1,200}?)(?<=\S)\1
 # "The answer is", "Final answer:", "the correct option is", "answer = ": a phrase that states
 # the answer. "Choice A is tempting" is not one: option/choice only count before is/:/=.
 ANSWER_PHRASE = re.compile(
-    r"(?<![A-Za-z])(?:final\s+answer|answer|(?:correct|right)\s+(?:option|choice)|option|choice)"
+    r"(?<![A-Za-z])(?:final\s+answer|answer|(?:correct|right)\s+(?:option|choice|one)|option|choice)"
     r"(?:\s+(?:is|would\s+be|should\s+be)\b\s*:?|\s*[:=])",
     re.IGNORECASE,
 )
@@ -70,26 +72,26 @@ _TAG_CLAUSE_END = re.compile(
     r",?\s+(?:because|since|which|as|but|where|given|using)\b|(?<=\S)\s+\((?!\s*\))",
     re.IGNORECASE,
 )
+_AND_OR = re.compile(r"\s*\\text\{\s*(?:and|or)\s*\}\s*|\s+(?:and|or)\s+")
 # A top-level comma that separates parts (not a thousands separator such as "1,234").
 _THOUSANDS_COMMA = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 
 
 def final_region(response: str) -> str | None:
     """The part of ``response`` that may hold the final answer: what follows the last closing
-    reasoning tag (``</think>``, ``</thought>``), or the whole response when it has none.
+    reasoning tag (``</think>``, ``</thinking>``, ``</thought>``, any case), or the whole
+    response when it has none.
 
     Returns None when a reasoning block opens and never closes (a response cut off mid-thought
     has no final answer). A response that starts inside the block (the opening tag sat in the
     prompt, as Qwen3's template does) and closes it is read after the close. Linear time.
     """
-    cut = 0
-    for open_tag, close_tag in REASONING_TAGS:
-        last_close = response.rfind(close_tag)
-        last_open = response.rfind(open_tag)
-        if last_open > last_close:  # opened (again) after the last close: never closed
-            return None
-        if last_close >= 0:
-            cut = max(cut, last_close + len(close_tag))
+    last_close = None
+    for last_close in _REASONING_CLOSE.finditer(response):  # noqa: B007 - the last one
+        pass
+    cut = last_close.end() if last_close is not None else 0
+    if _REASONING_OPEN.search(response, cut) is not None:
+        return None  # opened (again) after the last close: never closed
     return response[cut:]
 
 
@@ -130,6 +132,7 @@ def lists_several_parts(gold: str) -> bool:
     or a number with thousands separators (``1,234``)."""
     text = _THOUSANDS_COMMA.sub("", gold.strip().strip("$").strip())
     text = text.replace("\\left", "").replace("\\right", "")
+    text = _AND_OR.sub(",", text)  # "2 and 3", "2 \\text{ and } 3" list their parts too
     if text.startswith(("\\{", "\\lbrace", "{")) and text.endswith(("\\}", "\\rbrace", "}")):
         return "," in text  # a set literal: its elements are the parts
     depth = 0

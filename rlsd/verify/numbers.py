@@ -22,20 +22,29 @@ from rlsd.verify.registry import register_verifier
 # A plain number: thousands-grouped or not, optional decimals; or a bare ".5".
 _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|\.\d+"
 # One number as it appears in text: sign, currency, number, optional "/ denominator", percent.
-# The look-behind keeps "x2" or "v1.5" from yielding a number.
+# The look-behind keeps "x2", "v1.5", "\sqrt{2}" and "x^2" from yielding a number; the
+# look-ahead keeps the base of a power ("2^{10}") from being read as the number it states.
 NUMBER_TOKEN = re.compile(
-    rf"(?<![A-Za-z0-9.])(?P<sign>[-+]?)\s?(?:\\?\$\s?)?(?P<num>{_NUM})"
+    rf"(?<![A-Za-z0-9.{{^_])(?P<sign>[-+]?)\s?(?:\\?\$\s?)?(?P<num>{_NUM})(?![0-9]*\s*\^)"
     rf"(?:\s*/\s*(?P<den>{_NUM}))?(?P<pct>\s?\\?%)?"
 )
 _FRAC_BRACED = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _FRAC_DIGITS = re.compile(r"\\[dt]?frac\s*(\d)\s*(\d)")
-_TIMES_TEN = re.compile(r"\s*(?:\\times|\\cdot|\*|×)\s*10\s*\^\s*\{?\s*([-+−]?\d+)\s*\}?")
+_TIMES_TEN = re.compile(
+    r"\s*(?:\\times|\\cdot|\*|×|x)\s*10\s*(?:\^|\*\*)\s*\{?\s*([-+−]?\d+)\s*\}?")
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
 _GSM8K_MARK = "####"
 # "2 500" / "2\,500": digits grouped by spaces; "3,75" / "0,111": a decimal comma (a comma
 # that is not a thousands separator: not followed by exactly three digits, or after a lone 0).
 _SPACE_GROUPED = re.compile(r"[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?")
 _DECIMAL_COMMA = re.compile(r"[-+]?(?:\d+,\d{1,2}|\d+,\d{4,}|0,\d+)")
+# Inside text: "1 234" (space-grouped thousands), "1,5" (a decimal comma: one or two digits
+# after it), "1.000.000" (dot-grouped thousands, two groups or more).
+_SPACE_GROUPED_IN_TEXT = re.compile(r"(?<![\d.,])\d{1,3}(?: \d{3})+(?![\d,]|\.\d)")
+_DECIMAL_COMMA_IN_TEXT = re.compile(r"(?<![\d.,])(\d+),(\d{1,2})(?![\d,])")
+_DOT_GROUPED_IN_TEXT = re.compile(r"(?<![\d.,])\d{1,3}(?:\.\d{3}){2,}(?![\d.,])")
+# "3 or 4": a hedge names two answers (a slash is a fraction, "3/4"); "x = 2 * 6 = 12": the value is after the last =.
+_HEDGE = re.compile(r"\d\s+(?:or|and|&)\s+[-+]?\$?\d", re.IGNORECASE)
 _MATH_DELIMITED = re.compile(r"^\s*(?:\$\$?|\\\(|\\\[)(.*?)(?:\$\$?|\\\)|\\\])\s*$", re.DOTALL)
 
 
@@ -55,6 +64,9 @@ class ParsedNumber:
 
 def _normalise(text: str) -> str:
     text = text.replace("−", "-").replace("{,}", ",")
+    text = _SPACE_GROUPED_IN_TEXT.sub(lambda m: m.group(0).replace(" ", ""), text)
+    text = _DOT_GROUPED_IN_TEXT.sub(lambda m: m.group(0).replace(".", ""), text)
+    text = _DECIMAL_COMMA_IN_TEXT.sub(r"\1.\2", text)
     for junk in ("\\!", "\\,", "\\;", "\\ ", "~", "$$"):
         text = text.replace(junk, " " if junk == "\\ " else "")
     text = _TEXT_WRAPPER.sub(r" \1", text)
@@ -108,13 +120,16 @@ def whole_number(text: str) -> ParsedNumber | None:
     return _from_match(whole) if whole else None
 
 
-def numbers_match(a: ParsedNumber, b: ParsedNumber, rel_tol: float, abs_tol: float) -> bool:
-    """``|a − b| <= max(rel_tol · max(|a|, |b|), abs_tol)`` for any reading of a percentage."""
+def numbers_match(a: ParsedNumber, gold: ParsedNumber, rel_tol: float, abs_tol: float) -> bool:
+    """``|a − gold| <= rel_tol · max(|a|, |gold|)`` for any reading of a percentage; only a gold
+    of exactly 0, where no relative tolerance can hold, uses ``|a| <= abs_tol`` instead (an
+    absolute tolerance elsewhere would accept 0 for 6.67e-11)."""
     rel, tol = Decimal(repr(rel_tol)), Decimal(repr(abs_tol))
     for x in a.candidates():
-        for y in b.candidates():
+        for y in gold.candidates():
             try:
-                if abs(x - y) <= max(rel * max(abs(x), abs(y)), tol):
+                bound = tol if y == 0 else rel * max(abs(x), abs(y))
+                if abs(x - y) <= bound:
                     return True
             except ArithmeticError:  # exponent overflow on absurd inputs: not a match
                 continue
@@ -125,7 +140,8 @@ def final_number_text(response: str) -> str | None:
     """The fallback answer of a numeric response: after the last ``####`` (GSM8K), else the
     first number of the clause an "answer is" / "Answer:" phrase states
     (:func:`rlsd.verify.extract.stated_answer`: ``"The answer is 12, which took 3 steps"``
-    gives ``12``), else the last number stated anywhere."""
+    gives ``12``; ``"The answer is 2 \\times 6 = 12"`` reads after the last ``=``; a hedge,
+    ``"3 or 4"``, is no answer), else the last number stated anywhere."""
     mark = response.rfind(_GSM8K_MARK)
     if mark >= 0:
         tail = response[mark + len(_GSM8K_MARK) :].strip()
@@ -133,7 +149,10 @@ def final_number_text(response: str) -> str | None:
             return tail.splitlines()[0]
     stated = stated_answer(response)
     if stated is not None:
-        first = NUMBER_TOKEN.search(_normalise(stated))
+        value = stated.rpartition("=")[2]  # "2 \times 6 = 12": the value is the last side
+        if _HEDGE.search(_normalise(value)):
+            return None  # "3 or 4": two answers are none
+        first = NUMBER_TOKEN.search(_normalise(value))
         if first is not None:
             return first.group(0)
     last = None

@@ -33,10 +33,12 @@ from __future__ import annotations
 import ast
 import atexit
 import contextlib
+import functools
 import importlib
 import logging
 import multiprocessing
 import multiprocessing.forkserver
+import os
 import resource
 import signal
 import sys
@@ -98,27 +100,80 @@ def _start_context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _is_main_guard(node: ast.stmt) -> bool:
-    """True for ``if __name__ == "__main__":`` (either operand order)."""
-    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
-        return False
-    test = node.test
-    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
-        return False
-    sides = [test.left, test.comparators[0]]
-    names = {s.id for s in sides if isinstance(s, ast.Name)}
-    values = {s.value for s in sides if isinstance(s, ast.Constant)}
-    return names == {"__name__"} and values == {"__main__"}
+def _tests_main(node: ast.AST) -> bool:
+    """True when ``node`` holds the comparison ``__name__ == "__main__"`` (either order)."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Compare) and len(sub.ops) == 1 and isinstance(sub.ops[0], ast.Eq):
+            sides = [sub.left, sub.comparators[0]]
+            names = {s.id for s in sides if isinstance(s, ast.Name)}
+            values = {s.value for s in sides if isinstance(s, ast.Constant)}
+            if names == {"__name__"} and values == {"__main__"}:
+                return True
+    return False
+
+
+def _guarded_spans(node_list: list[ast.stmt]) -> list[tuple[int, int]]:
+    """Line spans of the module-level statements that run only as ``__main__``: an ``if``
+    whose test checks ``__name__ == "__main__"`` (alone or with ``and``), or an expression
+    statement that does (``main() if __name__ == "__main__" else None``)."""
+    spans = []
+    for node in node_list:
+        guard = (isinstance(node, ast.If) and _tests_main(node.test)) or (
+            isinstance(node, ast.Expr) and isinstance(node.value, ast.IfExp)
+            and _tests_main(node.value.test))
+        if guard:
+            spans.append((node.lineno, node.end_lineno or node.lineno))
+    return spans
+
+
+#: Names whose call at a script's top level grades (``score(...)``, ``rlsd.verify.score(...)``).
+GRADING_CALLS = frozenset({"score", "verify_batch"})
+
+
+def _unguarded_grading_lines(body: list[ast.stmt], spans: list[tuple[int, int]]) -> list[int]:
+    """Lines of module-level statements outside every guard that call a grading function."""
+    lines = []
+    for node in body:
+        if any(start <= node.lineno <= end for start, end in spans):
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue  # a definition runs nothing
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call):
+                func = sub.func
+                name = func.id if isinstance(func, ast.Name) else \
+                    func.attr if isinstance(func, ast.Attribute) else None
+                if name in GRADING_CALLS:
+                    lines.append(sub.lineno)
+    return lines
+
+
+@functools.lru_cache(maxsize=32)
+def _script_spans(path: str, mtime: float
+                  ) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]] | None:
+    """``(guarded spans, lines of unguarded grading calls)`` of the script at ``path``; None
+    when it cannot be read or parsed."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read(), filename=path)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    spans = _guarded_spans(tree.body)
+    return tuple(spans), tuple(_unguarded_grading_lines(tree.body, spans))
 
 
 def check_script_guard() -> None:
     """Raise :class:`GradingError` when grading is called from the top level of the main
-    script outside ``if __name__ == "__main__":`` (see the module docstring).
+    script outside ``if __name__ == "__main__":`` (see the module docstring), or from a
+    script that worker processes cannot re-import at all (read from standard input).
 
     Looks for the main script's module-level frame on the call stack and checks, with the
-    script's syntax tree, whether the line running now sits inside a main guard. Scripts run
-    as ``python -m pkg`` (``pkg.__main__``), interactive sessions and notebooks are never
-    re-imported by workers, and pass.
+    script's syntax tree (cached per file), whether the line running now sits inside a main
+    guard, and whether any other top-level statement outside a guard calls ``score`` or
+    ``verify_batch`` (new workers would run it while starting, even when this call is
+    guarded). Scripts run as ``python -m pkg`` (``pkg.__main__``), ``python -c``, interactive
+    sessions and notebooks are never re-imported by workers, and pass. Cheap enough to run on
+    every batch.
     """
     if getattr(multiprocessing.current_process(), "_inheriting", False):
         raise GradingError(
@@ -130,22 +185,26 @@ def check_script_guard() -> None:
     spec_name = getattr(getattr(main, "__spec__", None), "name", None) or ""
     if main is None or not path or spec_name == "__main__" or spec_name.endswith(".__main__"):
         return
+    if not os.path.isfile(path):
+        raise GradingError(
+            f"the main script is {path!r}, which grading worker processes cannot re-import "
+            "(a script read from standard input?): save it to a file and run that"
+        )
+    parsed = _script_spans(path, os.path.getmtime(path))
+    if parsed is None:
+        return  # unreadable: let the pool's own failure handling speak
+    spans, unguarded = parsed
     frame = sys._getframe(1)
     while frame is not None and not (
         frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)
     ):
         frame = frame.f_back  # type: ignore[assignment]
-    if frame is None:
-        return  # not called from the script's top level (e.g. from a thread or callback)
-    line = frame.f_lineno
-    try:
-        with open(path, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read(), filename=path)
-    except (OSError, SyntaxError, ValueError):
-        return  # cannot read the script: let the pool's own failure handling speak
-    for node in tree.body:
-        if _is_main_guard(node) and node.lineno <= line <= (node.end_lineno or node.lineno):
-            return
+    if frame is not None and not any(start <= frame.f_lineno <= end for start, end in spans):
+        line = frame.f_lineno  # this very call runs at the top level, unguarded
+    elif unguarded:
+        line = unguarded[0]  # a later top-level call would run again in every new worker
+    else:
+        return
     raise GradingError(
         f"{path}, line {line}: grading is called at the top level of a script without "
         '`if __name__ == "__main__":`. rlsd.verify grades in worker processes that re-import '
@@ -154,17 +213,12 @@ def check_script_guard() -> None:
 
 
 def get_pool(workers: int, memory_limit_mb: int) -> ProcessPool:
-    """The shared pool for these settings, started on first use (and after a breakage).
-
-    Raises :class:`GradingError` when called unguarded from a script's top level
-    (:func:`check_script_guard`).
-    """
+    """The shared pool for these settings, started on first use (and after a breakage)."""
     key = (workers, memory_limit_mb)
     with _lock:
         pool = _pools.get(key)
         if pool is not None and pool.active:
             return pool
-        check_script_guard()  # only when starting workers: it reads the script's source
         if pool is not None:
             _stop(pool)
         pool = ProcessPool(

@@ -383,3 +383,144 @@ def test_a_verifier_that_cannot_be_imported_raises_instead_of_scoring_zero(
 
 def test_score_still_gives_zero_for_a_wrong_answer() -> None:
     assert score("math", r"\boxed{5}", "4") == 0.0
+
+
+# ---- a second pass: cases a new user found after the first fixes ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("verifier", "response", "gold", "expected"),
+    [
+        # the value after the last "=" of a stated clause is the answer
+        ("gsm8k", "The answer is 2 \\times 6 = 12.", "12", 1.0),
+        ("gsm8k", "The answer is 2 \\times 6 = 12.", "2", 0.0),
+        ("gsm8k", "Answer: 12 - 7 = 5", "5", 1.0),
+        ("numeric", "The answer is $2^{10} = 1024$.", "1024", 1.0),
+        # decimal commas, space- and dot-grouped thousands
+        ("gsm8k", "The answer is 1,5 liters", "1.5", 1.0),
+        ("gsm8k", "The answer is 1,5 liters", "1", 0.0),
+        ("gsm8k", "The total is 1 234 dollars.", "1234", 1.0),
+        ("gsm8k", "#### 1 234", "1234", 1.0),
+        ("gsm8k", "Answer: 1.000.000", "1000000", 1.0),
+        ("numeric", "Answer: 3,14", "3.14", 1.0),
+        # a power, a root or "x 10^" is not the first number it writes
+        ("numeric", "Answer: 6.02 x 10^23", "6.02e23", 1.0),
+        ("numeric", "Answer: 6.02 x 10^23", "6.02", 0.0),
+        ("numeric", "Answer: $2^{10}$", "2", 0.0),
+        ("numeric", "Answer: $\\sqrt{2}$", "2", 0.0),
+        # an absolute tolerance only for a gold of exactly 0
+        ("numeric", "Answer: 0", "6.67e-11", 0.0),
+        ("numeric", "Answer: 5e-9", "1e-9", 0.0),
+        ("numeric", "Answer: 1e-9", "0", 1.0),
+        # hedges name no answer
+        ("gsm8k", "The answer is 3 or 4", "3", 0.0),
+        ("choice", "<answer>A, C</answer>", "A", 0.0),
+        ("choice", "The answer is A/C", "A", 0.0),
+        ("choice", "Final answer: A or B", "A", 0.0),
+        ("choice", "The answer is not A. It is B.", "A", 0.0),
+        # "options", "choices", a pronoun "I" are no option letters
+        ("choice", "Comparing the options, the correct one is B.", "B", 1.0),
+        ("choice", "I checked all choices. B fits.", "S", 0.0),
+        ("choice", "Answer: I believe it is B", "I", 0.0),
+        ("choice", "Answer: It is B", "B", 1.0),
+    ],
+)
+def test_numbers_and_options_as_people_write_them(
+    verifier: str, response: str, gold: str, expected: float
+) -> None:
+    assert accuracy(verifier, response, gold) == expected
+
+
+@pytest.mark.parametrize(
+    ("response", "gold", "expected"),
+    [
+        # decimals are the rationals they write, not binary floats
+        (r"\boxed{0.001}", r"10^{-3}", 1.0),
+        (r"\boxed{1.1}", r"1 + \frac{1}{10}", 1.0),
+        (r"\boxed{0.35\pi}", r"\frac{7\pi}{20}", 1.0),
+        (r"\boxed{0.04}", r"5^{-2}", 1.0),
+        # e-notation is a number, never Euler's e
+        (r"\boxed{1e-6}", r"10^{-6}", 1.0),
+        (r"\boxed{10^{-6}}", "1e-6", 1.0),
+        (r"\boxed{e-6}", "1e-6", 0.0),
+        # a rounded gold in scientific notation is rounded at its last digit
+        (r"\boxed{6.022\times 10^{23}}", r"6.02\times10^{23}", 1.0),
+        (r"\boxed{6.03\times 10^{23}}", r"6.02\times10^{23}", 0.0),
+        # rounding is half away from zero: 0.335 rounds to 0.34
+        (r"\boxed{0.335}", "0.33", 0.0),
+        (r"\boxed{0.325}", "0.33", 1.0),
+        (r"\boxed{-0.335}", "-0.33", 0.0),
+        # exact golds are exact, however large
+        (r"\boxed{2^{200}+1}", r"2^{200}", 0.0),
+        (r"\boxed{1+10^{-45}}", "1", 0.0),
+        ("\\boxed{" + "1" * 49 + "2}", "1" * 50, 0.0),
+        # element by element inside lists
+        (r"\boxed{2^{-70}}, \boxed{1}", r"2^{-71}, 1", 0.0),
+        (r"\boxed{2^{-71}}, \boxed{1}", r"2^{-71}, 1", 1.0),
+        # units of one letter, with spacing
+        (r"\boxed{5}", r"5 \text{ m}", 1.0),
+        (r"\boxed{3}", r"3\,\mathrm{m/s}", 1.0),
+        # lists joined by "and"
+        (r"\boxed{2}, \boxed{3}", r"2 \text{ and } 3", 1.0),
+        ("Answer: 2 and -3", "2, -3", 1.0),
+    ],
+)
+def test_math_values_are_exact_and_rounded_golds_round_half_up(
+    response: str, gold: str, expected: float
+) -> None:
+    assert accuracy("math", response, gold) == expected
+
+
+@pytest.mark.parametrize(
+    "response",
+    ["<Think>maybe 4</Think> \\boxed{6}", "<think >maybe 4</think > \\boxed{6}",
+     "<thinking>maybe 4</thinking>\n\\boxed{6}"],
+)
+def test_reasoning_tags_in_any_case_and_spacing(response: str) -> None:
+    assert accuracy("math", response, "6") == 1.0
+    assert accuracy("math", response, "4") == 0.0
+
+
+@pytest.mark.parametrize(
+    "guarded",
+    [
+        'if __name__ == "__main__" and len(sys.argv) >= 1:\n    print("accuracy", run())',
+        'print("accuracy", run()) if __name__ == "__main__" else None',
+    ],
+)
+def test_other_forms_of_main_guard_are_recognised(tmp_path: Path, guarded: str) -> None:
+    done = _run_script(
+        tmp_path,
+        "import sys\nfrom rlsd.verify import score\n\n"
+        "def run():\n    return score('math', r'\\boxed{4}', '4')\n\n" + guarded + "\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "accuracy 1.0" in done.stdout
+
+
+def test_an_unguarded_call_after_a_guarded_one_is_named(tmp_path: Path) -> None:
+    done = _run_script(
+        tmp_path,
+        """
+        from rlsd.verify import score
+
+        if __name__ == "__main__":
+            print("first", score("math", r"\\boxed{4}", "4"))
+        print("second", score("math", r"\\boxed{4}", "4"))
+        """,
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert "grade_script.py, line 6" in last and "GradingError" in last
+
+
+def test_a_script_read_from_stdin_fails_with_one_clear_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-"],
+        input='from rlsd.verify import score\nif __name__ == "__main__":\n'
+        '    print(score("math", r"\\boxed{4}", "4"))\n',
+        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "OMP_WAIT_POLICY": "PASSIVE"},
+    )
+    assert done.returncode != 0
+    assert "cannot re-import" in done.stderr.strip().splitlines()[-1]
