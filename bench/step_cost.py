@@ -179,7 +179,12 @@ def fused_summary(cost: StageCost, output: Path, rounds: int) -> dict:
     records = [json.loads(line) for line in final.read_text().splitlines() if line.strip()]
     round_s = [r["round_s"] for r in records if "round_s" in r]
     steady = round_s[1:] or round_s
+    later = records[1:] or records
+    parts = sorted({k for r in later for k in r if k.startswith("time_")})
+    profile = {k[len("time_"):-len("_s")]: statistics.median(r.get(k, 0.0) for r in later)
+               for k in parts}
     return {
+        "profile_median_s": profile,
         "rounds": rounds, "job_wall_s": cost.wall_s, "compute_s": cost.compute_s,
         "orchestration_s": cost.overhead_s,
         "orchestration_share": cost.overhead_s / cost.wall_s if cost.wall_s else 0.0,
@@ -255,9 +260,10 @@ def print_fused(result: dict) -> None:
     print(f"\n{'variant':<10} {'rounds':>6} {'job s':>8} {'orch.':>6} {'round s':>8} "
           f"{'peak MiB':>9}")
     for name, v in result["variants"].items():
+        profile = ", ".join(f"{k} {t:.1f}" for k, t in v["profile_median_s"].items())
         print(f"{name:<10} {v['rounds']:>6} {v['job_wall_s']:>8.1f} "
               f"{v['orchestration_share']:>6.1%} {v['median_round_s'] or 0:>8.1f} "
-              f"{v['peak_rss_mb']:>9.0f}")
+              f"{v['peak_rss_mb']:>9.0f}   {profile}")
     if result["peer_trl"]:
         p = result["peer_trl"]
         print(f"{'trl':<10} {p['steps']:>6} {'':>8} {'':>6} {p['median_step_s']:>8.1f} "
