@@ -71,6 +71,11 @@ class LoopSettings:
         if self.algorithm.kl_coef > 0:
             raise ConfigError("kl_coef > 0 needs reference-policy log-probs, which neither mode "
                               "computes yet; keep kl_coef = 0 (the paper's choice)")
+        owned = {"shard_index": 0, "num_shards": 1, "max_prompts": None}
+        changed = [f"rollout.{k}" for k, v in owned.items() if getattr(self.rollout, k) != v]
+        if changed:
+            raise ConfigError(f"{', '.join(changed)}: the loop sets these itself (one shard per "
+                              "rank; loop.prompts_per_round picks each round's prompts)")
         if self.rollout.samples_per_prompt < 2:
             raise ConfigError("rollout.samples_per_prompt must be >= 2: group advantages of a "
                               "single sample are all 0")

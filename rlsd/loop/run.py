@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,14 +56,30 @@ from rlsd.rollout.generate import generate_rollouts
 from rlsd.rollout.selection import check_prompt_rows, round_positions
 from rlsd.schemas import REWARD_SCHEMA, ROLLOUT_SCHEMA, SCORE_SCHEMA
 from rlsd.score.scoring import score_rollouts
-from rlsd.storage import join, read_table, write_table
-from rlsd.train.checkpoint import read_trainer_state, save_round_checkpoint, staging_dir
+from rlsd.storage import (
+    MANIFEST_NAME,
+    NotFoundError,
+    StorageError,
+    delete,
+    exists,
+    is_s3,
+    join,
+    list_files,
+    read_table,
+    write_table,
+)
+from rlsd.train.checkpoint import (
+    check_resume_world_size,
+    read_trainer_state,
+    save_round_checkpoint,
+    staging_dir,
+)
 from rlsd.train.engine import init_distributed, on_gpu
 from rlsd.train.loop import load_engine, preflight_policy, resolve_policy
 from rlsd.train.metrics import HISTORY_FILE, METRICS_FILE, previous_history
 from rlsd.train.plan import plan_round
 from rlsd.train.resume import starting_state
-from rlsd.train.run_checkpoints import round_checkpoints
+from rlsd.train.run_checkpoints import ResumeError, round_checkpoints
 from rlsd.train.samples import build_round_data
 from rlsd.train.steps import run_steps
 from rlsd.train.student_logprobs import gather_and_write
@@ -76,12 +93,41 @@ class LoopError(ValueError):
 
 def resume_reference(policy: str, output: str) -> str:
     """The policy a job starts from: the last complete checkpoint under ``output`` (a job
-    started again after a crash), else ``policy``."""
+    started again after a crash), else ``policy`` (an output that does not exist yet, or
+    holds no complete checkpoint).
+
+    Raises:
+        LoopError: the output cannot be read (no credentials, a corrupt manifest, two
+            checkpoints of one round): never a silent fresh start that would overwrite it.
+    """
+    if not is_s3(output) and not Path(output).exists():
+        return policy
+    if not is_s3(output) and not Path(output).is_dir():
+        raise LoopError(f"--output {output} is a file, not a folder")
     try:
         found = round_checkpoints(output)
-    except Exception:  # an output that does not exist yet (or cannot be listed): fresh start
+    except NotFoundError:
         return policy
+    except (StorageError, ResumeError, ValueError, OSError) as exc:
+        raise LoopError(f"cannot tell where to resume in {output}: {exc}; fix or move it, "
+                        "or give another --output") from None
     return found[max(found)][0] if found else policy
+
+
+def _clear_partial(target: str, rank: int, world_size: int) -> None:
+    """Empty a round folder left by a job killed while writing it (no manifest: never a
+    checkpoint), so that no stale file of it joins the new checkpoint; a complete one is
+    never overwritten. Collective."""
+    if rank == 0:
+        if exists(join(target, MANIFEST_NAME)):
+            raise LoopError(f"{target} already holds a complete checkpoint; not overwritten")
+        if is_s3(target):
+            for uri in list_files(target):
+                delete(uri)
+        elif Path(target).exists():
+            shutil.rmtree(target)
+    if world_size > 1:
+        dist.barrier()
 
 
 def _gather(obj: Any, world_size: int) -> list[Any]:
@@ -169,6 +215,9 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
     # The job's last round counts from the policy it was asked to start from, so that a job
     # started again after a crash finishes the same rounds rather than adding more.
     last_round = int(starting_state(policy)["round"]) + loop.rounds
+    if not is_s3(policy) and Path(policy).is_file():
+        raise LoopError(f"--policy {policy} is a file; give a model folder, an s3:// "
+                        "checkpoint, a hub id or 'default'")
     start_ref = resume_reference(policy, output)
     preflight_policy(start_ref)
 
@@ -176,6 +225,10 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
     with phase("resolve"):
         policy_dir = resolve_policy(start_ref, local_rank, world_size)
     state = read_trainer_state(policy_dir)
+    try:
+        check_resume_world_size(policy_dir, world_size)
+    except ValueError as exc:
+        raise LoopError(str(exc)) from None
     first_round = int(state["round"]) + 1
     if first_round > last_round:
         if rank == 0:
@@ -214,6 +267,13 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
 
         with phase("load"):
             colocated = ColocatedVllm(policy_dir, rollout_cfg, loop.vllm_memory_fraction)
+    if rank == 0 and start_ref != policy:
+        before = state.get("algorithm")
+        if before and before != algo.algorithm:
+            print(f"loop: warning: {start_ref} was trained with {before}; these rounds run "
+                  f"{algo.algorithm}", flush=True)
+        print(f"loop: resuming from {start_ref}; --policy {policy} is where this job first "
+              "started", flush=True)
     if rank == 0:
         print(f"loop: rounds {first_round}..{last_round} of "
               f"{algo.algorithm} from step {global_step} on {world_size} rank(s)"
@@ -279,7 +339,7 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
             # benchmark compares with a peer's step.
             record["round_s"] = time.perf_counter() - round_started
             record.update({f"time_{name}_s": seconds for name, seconds in times.items()})
-            job_records.append(record)
+            job_records.extend(result.records)  # every optimizer step's record
             if rank == 0:
                 print("loop: " + json.dumps({k: record[k] for k in (
                     "round", "step", "reward_mean", "accuracy_mean", "loss", "grad_norm",
@@ -291,6 +351,7 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
             trainer_state = {"global_step": global_step, "round": r,
                              "algorithm": algo.algorithm, "parent": start_ref, "mode": "fused"}
             target = round_folder(output, r)
+            _clear_partial(target, rank, world_size)
             staging = staging_dir(target)
             with phase("write"):
                 if rank == 0:

@@ -49,6 +49,22 @@ def has_deepspeed_state(policy_dir: Path) -> bool:
     return (policy_dir / DEEPSPEED_DIR / "latest").exists()
 
 
+def check_resume_world_size(policy_dir: Path, world_size: int) -> None:
+    """Refuse, before any model loads, to resume a ZeRO optimizer state written by another
+    number of processes (DeepSpeed would fail after the load with its own traceback).
+
+    Raises:
+        ValueError: the state holds ZeRO partitions of N ranks and this job has another
+            number; the message says how many processes to start.
+    """
+    shards = list((policy_dir / DEEPSPEED_DIR / DEEPSPEED_TAG).glob("zero_pp_rank_*_optim_states.pt"))
+    if shards and len(shards) != world_size:
+        raise ValueError(
+            f"{policy_dir} holds an optimizer state partitioned over {len(shards)} processes; "
+            f"this job has {world_size}: resume it with {len(shards)} processes "
+            f"(torchrun --nproc-per-node {len(shards)} on one node)")
+
+
 def staging_dir(output: str) -> Path:
     """Where ranks write before uploading: the output itself when it is local."""
     if not is_s3(output):

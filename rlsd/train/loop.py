@@ -23,6 +23,7 @@ from rlsd.phases import phase
 from rlsd.prompting import EncodedPrompt, encode_student_prompt, is_multimodal
 from rlsd.storage import is_s3, read_table, verify_manifest
 from rlsd.train.checkpoint import (
+    check_resume_world_size,
     has_deepspeed_state,
     load_deepspeed_state,
     read_trainer_state,
@@ -145,6 +146,10 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
     with phase("resolve"):
         policy_dir = resolve_policy(inputs.policy, local_rank, world_size)
     state = read_trainer_state(policy_dir)
+    try:
+        check_resume_world_size(policy_dir, world_size)
+    except ValueError as exc:
+        raise RoundDataError(str(exc)) from None
     plan = plan_round(data.samples, cfg.steps_per_round, world_size, rank,
                       cfg.micro_batch_tokens, cfg.seed + int(state["global_step"]))
 

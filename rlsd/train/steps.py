@@ -39,6 +39,7 @@ class StepsResult:
     record: dict[str, Any]
     global_step: int
     student: dict[Key, tuple[list[int], list[float]]] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)  # every step's, in order
 
 
 def set_micro_batches(engine: Any, micro_batches_per_step: int, world_size: int) -> None:
@@ -75,6 +76,7 @@ def run_steps(
     set_micro_batches(engine, plan.micro_batches_per_step, world_size)
     M = plan.micro_batches_per_step
     record: dict[str, Any] = {}
+    records: list[dict[str, Any]] = []
     student: dict[Key, tuple[list[int], list[float]]] = {}
     for step_plan in plan.steps:
         lam = algo.lam_at(global_step)
@@ -130,6 +132,7 @@ def run_steps(
         if not algo.needs_teacher:
             for k in _RLSD_ONLY:
                 record.pop(k, None)
+        records.append(record)
         if writer is not None:
             writer.write(record)
-    return StepsResult(record, global_step, student)
+    return StepsResult(record, global_step, student, records)
