@@ -63,8 +63,6 @@ def fused(
     round in the pipeline, which names the PyTorchJob. `job_settings`: rlsd.launch.
     PyTorchJobSpec fields; `loop_settings`: other rlsd.loop settings by section, e.g.
     {"train": {"zero_stage": 3}, "rollout": {"top_p": 0.95}}."""
-    import json
-    import math
 
     from components._shared.loop_settings import check_loop_settings, loop_overrides
     from components._shared.model_pointer import (
@@ -75,12 +73,13 @@ def fused(
         remote_uri,
         write_pointer,
     )
+    from components._shared.train_metrics import log_last_step
     from rlsd.config import from_dict
     from rlsd.launch import PyTorchJobSpec, launch_training
     from rlsd.launch.naming import job_name
     from rlsd.loop.layout import tables_folder
     from rlsd.schemas import REWARD_SCHEMA, ROLLOUT_SCHEMA, SCORE_SCHEMA
-    from rlsd.storage import exists, join, read_bytes, read_table, write_table
+    from rlsd.storage import exists, join, read_table, write_table
     from rlsd.train.resume import starting_state
     from rlsd.train.run_checkpoints import round_checkpoints
 
@@ -137,13 +136,7 @@ def fused(
         artifact.metadata.update({"rows": table.num_rows, "round": last_round,
                                   "source": source})
 
-    lines = read_bytes(join(uri, "metrics.jsonl")).decode().splitlines()
-    last = json.loads(lines[-1]) if lines else {}
-    for key, value in last.items():
-        # Metrics hold finite numbers only (a NaN grad norm would break the run's JSON).
-        if isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and math.isfinite(value):
-            train_metrics.log_metric(key, float(value))
+    log_last_step(train_metrics, uri)
     print(f"fused: rounds up to {last_round} (optimizer step {pointer.step}) at {uri}")
 
 

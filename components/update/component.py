@@ -51,8 +51,6 @@ def update(
     memory, shm_size, namespace...); `train_settings`: other rlsd.train.TrainConfig /
     AlgorithmConfig fields (e.g. {"zero_stage": 3})."""
     import argparse
-    import json
-    import math
 
     from components._shared.model_pointer import (
         KIND_CHECKPOINT,
@@ -63,10 +61,11 @@ def update(
         write_pointer,
     )
     from components._shared.overrides import override_args
+    from components._shared.train_metrics import log_last_step
     from rlsd.algorithms import AlgorithmConfig
     from rlsd.config import configs_from_args, from_dict
     from rlsd.launch import PyTorchJobSpec, launch_training
-    from rlsd.storage import join, read_bytes, read_manifest
+    from rlsd.storage import read_manifest
     from rlsd.train import TrainConfig
 
     remote = launcher == "pytorchjob"
@@ -107,13 +106,7 @@ def update(
     pointer = checkpoint_pointer(output, read_manifest(output))
     write_pointer(pointer, updated_policy.path)
     updated_policy.metadata.update(pointer.artifact_metadata())
-    lines = read_bytes(join(output, "metrics.jsonl")).decode().splitlines()
-    last = json.loads(lines[-1]) if lines else {}
-    for key, value in last.items():
-        # Metrics hold finite numbers only (a NaN grad norm would break the run's JSON).
-        if isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and math.isfinite(value):
-            train_metrics.log_metric(key, float(value))
+    log_last_step(train_metrics, output)
 
 
 component = build_component(update)

@@ -44,8 +44,6 @@ import torch
 import torch.distributed as dist
 
 from rlsd.algorithms import needs_teacher_logprobs
-from rlsd.data.errors import DataError
-from rlsd.data.schema import conform_prompt_table
 from rlsd.loop.config import LoopSettings
 from rlsd.loop.layout import TEACHER_DIR, TEACHER_STATE, round_folder, tables_folder
 from rlsd.models import load_policy
@@ -53,7 +51,8 @@ from rlsd.phases import phase
 from rlsd.prompting import is_multimodal, tokenizer_of
 from rlsd.rollout.backend import select_backend
 from rlsd.rollout.generate import generate_rollouts
-from rlsd.rollout.selection import check_prompt_rows, round_positions
+from rlsd.rollout.run import read_prompt_table
+from rlsd.rollout.selection import round_positions
 from rlsd.schemas import REWARD_SCHEMA, ROLLOUT_SCHEMA, SCORE_SCHEMA
 from rlsd.score.scoring import score_rollouts
 from rlsd.storage import (
@@ -65,7 +64,6 @@ from rlsd.storage import (
     is_s3,
     join,
     list_files,
-    read_table,
     write_table,
 )
 from rlsd.train.checkpoint import (
@@ -206,12 +204,8 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
         raise LoopError("a frozen teacher snapshot (teacher_refresh_rounds > 0) is a full copy "
                         "of the policy, which ZeRO-3 partitions; use zero_stage <= 2 or K = 0")
     loop, algo, train = settings.loop, settings.algorithm, settings.train
-    try:
-        prompt_table = conform_prompt_table(read_table(prompts))
-    except DataError as exc:
-        raise LoopError(f"{prompts}: {exc}") from None
+    prompt_table = read_prompt_table(prompts)
     rows = prompt_table.to_pylist()
-    check_prompt_rows(rows, prompts)
     # The job's last round counts from the policy it was asked to start from, so that a job
     # started again after a crash finishes the same rounds rather than adding more.
     last_round = int(starting_state(policy)["round"]) + loop.rounds

@@ -40,8 +40,9 @@ class RolloutResult:
     policy_step: int
 
 
-def read_prompt_rows(prompts_uri: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The rows of a prompts table (local or ``s3://``), checked for rollout.
+def read_prompt_table(prompts_uri: str | os.PathLike[str]) -> pa.Table:
+    """A prompts table (local or ``s3://``), conformed to the prompt schema and checked for
+    rollout (the staged rollout and the fused loop read their prompts here).
 
     Raises:
         RolloutError: the table does not match the prompt schema, is empty, or has unusable
@@ -53,9 +54,13 @@ def read_prompt_rows(prompts_uri: str | os.PathLike[str]) -> list[dict[str, Any]
         table = conform_prompt_table(read_table(where))
     except DataError as exc:
         raise RolloutError(f"{where}: {exc}") from None
-    rows = table.to_pylist()
-    check_prompt_rows(rows, where)
-    return rows
+    check_prompt_rows(table.to_pylist(), where)
+    return table
+
+
+def read_prompt_rows(prompts_uri: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The rows of :func:`read_prompt_table` (raises as it does)."""
+    return read_prompt_table(prompts_uri).to_pylist()
 
 
 def policy_step_of(model_dir: Path) -> int:
