@@ -55,8 +55,8 @@ class DataConfig:
     synthetic_n: int = field(default=100, metadata=_help(
         "number of synthetic problems (level 1 has 100 distinct ones)"))
     synthetic_difficulty: int = field(default=1, metadata=_help(
-        f"synthetic level 1..{MAX_DIFFICULTY}: 1 single-digit +, 2 two-digit +/-, 3 *, "
-        "4-5 expressions with parentheses"))
+        f"synthetic level 1..{MAX_DIFFICULTY}: 1 single-digit +, 2 a + b in 2..29, "
+        "3 two-digit +/-, 4 *, 5-6 expressions with parentheses"))
     seed: int = field(default=0, metadata=_help("seed of the synthetic task and the split"))
     n_train: int | None = field(default=None, metadata=_help(
         "train rows (none: all rows not in eval)"))

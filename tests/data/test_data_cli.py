@@ -59,6 +59,6 @@ def test_too_many_rejects_exit_2_with_one_line_and_rejects_on_disk(tmp_path):
 
 
 def test_a_bad_setting_is_one_config_error(tmp_path):
-    proc = _run("--output", str(tmp_path), "--synthetic-difficulty", "7")
+    proc = _run("--output", str(tmp_path), "--synthetic-difficulty", "9")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "rlsd.data: error: setting 'synthetic_difficulty' must be in 1..5, got 7"
+    assert proc.stderr.strip() == "rlsd.data: error: setting 'synthetic_difficulty' must be in 1..6, got 9"

@@ -52,7 +52,7 @@ def test_conform_prompt_table_names_what_is_wrong():
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"synthetic_difficulty": 9}, "synthetic_difficulty' must be in 1..5"),
+    ({"synthetic_difficulty": 9}, "synthetic_difficulty' must be in 1..6"),
     ({"eval_fraction": 1.5}, "eval_fraction' must be in"),
     ({"max_reject_fraction": -0.1}, "max_reject_fraction' must be in"),
     ({"prompt_template": "no slot"}, "must contain {question} exactly once"),

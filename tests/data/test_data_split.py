@@ -41,13 +41,13 @@ def test_split_is_seeded_disjoint_and_independent_of_row_order():
 
 
 def test_prepared_splits_have_no_id_overlap_and_repeat_exactly():
-    config = DataConfig(synthetic_n=60, synthetic_difficulty=2, seed=3, n_train=40, n_eval=15)
+    config = DataConfig(synthetic_n=60, synthetic_difficulty=3, seed=3, n_train=40, n_eval=15)
     a, b = prepare(config), prepare(config)
     assert a.train.equals(b.train) and a.eval.equals(b.eval)
     train_ids = set(a.train.column("id").to_pylist())
     eval_ids = set(a.eval.column("id").to_pylist())
     assert len(train_ids) == 40 and len(eval_ids) == 15 and not train_ids & eval_ids
-    c = prepare(DataConfig(synthetic_n=60, synthetic_difficulty=2, seed=4, n_train=40, n_eval=15))
+    c = prepare(DataConfig(synthetic_n=60, synthetic_difficulty=3, seed=4, n_train=40, n_eval=15))
     assert set(c.eval.column("prompt").to_pylist()) != set(a.eval.column("prompt").to_pylist())
 
 

@@ -51,17 +51,20 @@ def test_difficulty_levels_have_the_documented_shapes():
     for row in generate_arithmetic(100, 1, 0):  # all 100 single-digit sums
         a, b = map(int, numbers.findall(_expr(row)))
         assert " + " in _expr(row) and 0 <= a <= 9 and 0 <= b <= 9
-    for row in generate_arithmetic(50, 2, 0):
+    for row in generate_arithmetic(784, 2, 0):  # all 784 sums of 2..29
+        a, b = map(int, numbers.findall(_expr(row)))
+        assert " + " in _expr(row) and 2 <= a <= 29 and 2 <= b <= 29
+    for row in generate_arithmetic(50, 3, 0):
         expr = _expr(row)
         a, b = map(int, numbers.findall(expr))
         assert 10 <= a <= 99 and 10 <= b <= 99 and re.fullmatch(r"\d+ [+-] \d+", expr)
         assert int(row["answer"]) >= 0
-    for row in generate_arithmetic(50, 3, 0):
-        assert re.fullmatch(r"\d+ \* \d+", _expr(row))
     for row in generate_arithmetic(50, 4, 0):
+        assert re.fullmatch(r"\d+ \* \d+", _expr(row))
+    for row in generate_arithmetic(50, 5, 0):
         expr = _expr(row)
         assert expr.count("(") == 1 and len(re.findall(r" [+*-] ", expr)) == 2
-    for row in generate_arithmetic(50, 5, 0):
+    for row in generate_arithmetic(50, 6, 0):
         expr = _expr(row)
         assert expr.count("(") == 2 and len(re.findall(r" [+*-] ", expr)) == 3
 
@@ -76,5 +79,5 @@ def test_worked_solution_reduces_step_by_step():
 def test_more_problems_than_a_level_has_is_one_clear_error():
     with pytest.raises(DataError, match="difficulty 1 .* only 100 distinct problems, asked for n=101"):
         generate_arithmetic(101, difficulty=1)
-    with pytest.raises(DataError, match="difficulty must be in 1..5"):
-        generate_arithmetic(5, difficulty=6)
+    with pytest.raises(DataError, match="difficulty must be in 1..6"):
+        generate_arithmetic(5, difficulty=7)

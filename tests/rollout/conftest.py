@@ -78,7 +78,7 @@ def eos_policy(tiny_lm_dir):
 
 def _arithmetic_rows(n: int, seed: int = 0) -> list[dict]:
     rows = []
-    for row in generate_arithmetic(n, difficulty=2, seed=seed):
+    for row in generate_arithmetic(n, difficulty=3, seed=seed):
         full = {name: None for name in PROMPT_SCHEMA.names}
         full.update(row)
         full["prompt"] = format_prompt(row["prompt"])

@@ -28,4 +28,4 @@ def test_splits_synthetic_data_into_train_and_eval_artifacts(kfp_local):
 def test_bad_setting_fails_the_task_naming_the_setting(kfp_local, capsys):
     with pytest.raises(RuntimeError):
         data_prep(synthetic_difficulty=9)
-    assert "synthetic_difficulty' must be in 1..5, got 9" in capsys.readouterr().out
+    assert "synthetic_difficulty' must be in 1..6, got 9" in capsys.readouterr().out
