@@ -201,16 +201,19 @@ def configs_from_args(args: argparse.Namespace, *classes: type) -> tuple[Any, ..
 
 
 def sectioned_configs(sections: Mapping[str, type], config_path: str | Path | None = None,
-                      overrides: Iterable[str] = ()) -> dict[str, Any]:
+                      overrides: Iterable[str] = (),
+                      base: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Build one settings object per section from a sectioned YAML file and overrides.
 
     For a command that runs several stages whose settings share names (the fused loop: the
     rollout's and the trainer's ``seed``): the YAML is ``{section: {field: value}}`` and an
     override is ``section.field=value`` (``rollout.temperature=0.8``). Each section starts
-    from its dataclass's defaults and is validated. Raises :class:`ConfigError` naming an
-    unknown section or setting.
+    from its dataclass's defaults, then ``base`` (a profile's values, :mod:`rlsd.profiles`;
+    its sections this command lacks are skipped), the YAML, the overrides, and is validated.
+    Raises :class:`ConfigError` naming an unknown section or setting.
     """
-    data: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    data: dict[str, dict[str, Any]] = {name: dict((base or {}).get(name, {}))
+                                       for name in sections}
     if config_path:
         loaded = yaml.safe_load(Path(config_path).read_text()) or {}
         if not isinstance(loaded, Mapping):
