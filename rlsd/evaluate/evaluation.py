@@ -150,6 +150,30 @@ def write_evaluation(output_dir: str | Path, title: str, samples: Sequence[Mappi
     return metrics
 
 
+def sample_and_score(
+    model: Any,
+    processor: Any,
+    rows: Sequence[Mapping[str, Any]],
+    config: EvalConfig,
+    verify_config: VerifyConfig | None = None,
+) -> list[dict[str, Any]]:
+    """Sample ``config.samples_per_prompt`` responses per row from a loaded ``model`` (the
+    rollout stage's sampler, greedy at temperature 0) and grade them (:func:`score_samples`).
+
+    The evaluation CLI and the fused loop's periodic held-out evaluation both call this, so
+    an accuracy curve during training and a final evaluation measure the same thing.
+    """
+    from rlsd.rollout import RolloutConfig, generate_rollouts
+
+    if not rows:
+        return []
+    rollouts = generate_rollouts(model, processor, rows, RolloutConfig(
+        samples_per_prompt=config.samples_per_prompt, temperature=config.temperature,
+        top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=config.seed,
+        batch_size=config.batch_size))
+    return score_samples(rollouts, {r["id"]: r for r in rows}, verify_config)
+
+
 def evaluate_rows(
     policy_ref: str,
     rows: Sequence[Mapping[str, Any]],
@@ -161,16 +185,11 @@ def evaluate_rows(
     """Sample ``config.samples_per_prompt`` responses for every prompt row, grade them, and
     write the evaluation folder; returns the flat metrics."""
     from rlsd.models import load_policy, resolve_model
-    from rlsd.rollout import RolloutConfig, generate_rollouts
 
     config.validate()
     model, processor = load_policy(resolve_model(policy_ref))
     started = time.perf_counter()
-    rollouts = generate_rollouts(model, processor, rows, RolloutConfig(
-        samples_per_prompt=config.samples_per_prompt, temperature=config.temperature,
-        top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=config.seed,
-        batch_size=config.batch_size))
-    samples = score_samples(rollouts, {r["id"]: r for r in rows}, verify_config)
+    samples = sample_and_score(model, processor, rows, config, verify_config)
     return write_evaluation(output_dir, title or f"Evaluation of `{policy_ref}`", samples,
                             config.k_values, {"seconds": time.perf_counter() - started}, rows)
 

@@ -8,15 +8,19 @@ Example (2 processes on one machine, 10 rounds, a checkpoint every 5)::
         --set rollout.samples_per_prompt=4 --set rollout.max_new_tokens=64
 
 Settings come in sections, one per stage, with the staged CLIs' own names and defaults:
-``loop``, ``rollout``, ``verify``, ``score``, ``train``, ``algorithm``. Give them in a YAML file
-(``--config``, ``{section: {setting: value}}``) or one by one (``--set section.setting=value``);
-``--rounds``, ``--save-every``, ``--prompts-per-round`` and ``--algorithm`` are shortcuts.
+``loop``, ``rollout``, ``verify``, ``score``, ``train``, ``algorithm``, ``evaluate``. A named
+profile (``--profile smollm2-arithmetic``, :mod:`rlsd.profiles`) replaces the paper's defaults
+first; then a YAML file (``--config``, ``{section: {setting: value}}``) and single settings
+(``--set section.setting=value``) override; ``--rounds``, ``--save-every``,
+``--prompts-per-round`` and ``--algorithm`` are shortcuts. The job prints the settings it runs
+with. With ``--eval-prompts`` it also reports held-out accuracy as it trains.
 Started again with the same ``--output``, the job resumes from its last checkpoint there.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -25,6 +29,7 @@ from rlsd.config import ConfigError, sectioned_configs
 from rlsd.loop.config import SECTIONS, LoopSettings
 from rlsd.loop.run import LoopError, run_loop
 from rlsd.models import ModelError
+from rlsd.profiles import PROFILES, get_profile
 from rlsd.prompting import PromptError
 from rlsd.rollout.errors import RolloutError
 from rlsd.storage.errors import StorageError
@@ -43,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--prompts", required=True, help="prompts table (data prep's train)")
     parser.add_argument("--output", required=True,
                         help="folder or s3:// prefix for round-NNNN checkpoints (resumes there)")
+    parser.add_argument("--eval-prompts",
+                        help="held-out prompts table (data prep's eval) to evaluate the policy "
+                             "on before the first round, every loop.eval_every rounds and "
+                             "after the last")
+    parser.add_argument("--profile", default=None,
+                        help="named settings applied before --config and --set "
+                             f"({', '.join(sorted(PROFILES))}; default: the paper's)")
     parser.add_argument("--config", help="YAML file of settings by section")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.NAME=VALUE",
                         help=f"override one setting (repeatable); sections: {', '.join(SECTIONS)}")
@@ -53,10 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> LoopSettings:
-    """The job's settings: section defaults, then ``--config``, ``--set`` and shortcuts."""
+    """The job's settings: section defaults, then ``--profile``, ``--config``, ``--set`` and
+    shortcuts."""
     overrides = list(args.set) + [f"{_SHORTCUTS[name]}={getattr(args, name)}"
                                   for name in _SHORTCUTS if getattr(args, name) is not None]
-    return LoopSettings(**sectioned_configs(SECTIONS, args.config, overrides))
+    profile = get_profile(args.profile)
+    return LoopSettings(**sectioned_configs(SECTIONS, args.config, overrides,
+                                            base=profile.settings))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args)
-        record = run_loop(args.policy, args.prompts, args.output, settings)
+        if os.environ.get("RANK", "0") == "0":
+            print(f"loop: profile {args.profile or 'paper'}; settings "
+                  + json.dumps(dataclasses.asdict(settings), sort_keys=True), flush=True)
+        record = run_loop(args.policy, args.prompts, args.output, settings, args.eval_prompts)
     except (ConfigError, LoopError, RolloutError, PromptError, RoundDataError, ModelError,
             StorageError, VerifyError, FileNotFoundError) as exc:
         print(f"rlsd.loop: error: {exc}", file=sys.stderr)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from rlsd.algorithms import AlgorithmConfig
 from rlsd.config import ConfigError
+from rlsd.evaluate.config import EvalConfig
 from rlsd.rollout.config import RolloutConfig
 from rlsd.score.config import ScoreConfig
 from rlsd.train.config import TrainConfig
@@ -27,6 +28,11 @@ class LoopConfig:
     vllm_memory_fraction: float = field(default=0.3, metadata={
         "help": "colocated vLLM (GPU + vllm installed): share of the GPU its weights and KV "
                 "cache may take while awake (vLLM's gpu_memory_utilization)"})
+    eval_every: int = field(default=0, metadata={
+        "help": "with --eval-prompts: evaluate the policy on them (the evaluate section's "
+                "sampling, greedy by default) before the first round of a fresh run and after "
+                "every N rounds and the job's last; 0 = only with --eval-prompts, after the "
+                "last round"})
     keep_tables: bool = field(default=True, metadata={
         "help": "write each round's rollouts, rewards and scores tables under "
                 "<output>/tables/round-NNNN (small; the report and debugging read them)"})
@@ -34,6 +40,8 @@ class LoopConfig:
     def validate(self) -> None:
         if self.rounds < 1:
             raise ConfigError(f"setting 'rounds' must be >= 1, got {self.rounds}")
+        if self.eval_every < 0:
+            raise ConfigError(f"setting 'eval_every' must be >= 0, got {self.eval_every}")
         if self.save_every < 1:
             raise ConfigError(f"setting 'save_every' must be >= 1, got {self.save_every}")
         if not 0 < self.vllm_memory_fraction < 1:
@@ -47,7 +55,8 @@ class LoopConfig:
 #: The sections of a fused-loop settings file, and the dataclass each fills.
 SECTIONS: dict[str, type] = {"loop": LoopConfig, "rollout": RolloutConfig,
                              "verify": VerifyConfig, "score": ScoreConfig,
-                             "train": TrainConfig, "algorithm": AlgorithmConfig}
+                             "train": TrainConfig, "algorithm": AlgorithmConfig,
+                             "evaluate": EvalConfig}
 
 
 @dataclass
@@ -60,6 +69,7 @@ class LoopSettings:
     score: ScoreConfig = field(default_factory=ScoreConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
 
     def validate(self) -> None:
         """Each section's own rules, then what the loop needs of them together."""

@@ -7,6 +7,9 @@ from rlsd.storage import join
 #: Where a checkpoint keeps the frozen teacher snapshot when K > 0.
 TEACHER_DIR = "teacher"
 TEACHER_STATE = "teacher_state.json"
+#: The run's held-out evaluations so far (one JSON line each; ``round`` -1 is the starting
+#: policy), carried from checkpoint to checkpoint like the metrics history.
+EVALUATIONS_FILE = "evaluations.jsonl"
 
 
 def round_folder(output: str, round_index: int) -> str:

@@ -44,8 +44,15 @@ import torch
 import torch.distributed as dist
 
 from rlsd.algorithms import needs_teacher_logprobs
+from rlsd.evaluate.evaluation import aggregate, sample_and_score
 from rlsd.loop.config import LoopSettings
-from rlsd.loop.layout import TEACHER_DIR, TEACHER_STATE, round_folder, tables_folder
+from rlsd.loop.layout import (
+    EVALUATIONS_FILE,
+    TEACHER_DIR,
+    TEACHER_STATE,
+    round_folder,
+    tables_folder,
+)
 from rlsd.models import load_policy
 from rlsd.phases import phase
 from rlsd.prompting import is_multimodal, tokenizer_of
@@ -184,14 +191,19 @@ class _Teacher:
         (staging / TEACHER_DIR / TEACHER_STATE).write_text(json.dumps({"step": self.step}))
 
 
-def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> dict[str, Any]:
+def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings,
+             eval_prompts: str | None = None) -> dict[str, Any]:
     """Run ``settings.loop.rounds`` rounds from ``policy`` (or from the last checkpoint under
     ``output``); returns the last step's metrics (rank 0's view).
 
     ``policy``: ``"default"``, a model folder, an ``s3://`` checkpoint or a hub id;
     ``prompts``: a prompts table (data prep's ``train.parquet``); ``output``: a folder or
     ``s3://`` prefix that receives ``round-NNNN`` checkpoints and, with ``keep_tables``,
-    ``tables/round-NNNN``.
+    ``tables/round-NNNN``; ``eval_prompts``: an optional held-out prompts table (data prep's
+    ``eval.parquet``) evaluated with the ``evaluate`` section's sampling before a fresh run's
+    first round, every ``loop.eval_every`` rounds and after the last. Each evaluation is
+    printed and kept, for the whole run, in the checkpoint's ``evaluations.jsonl``
+    (:data:`rlsd.loop.layout.EVALUATIONS_FILE`).
 
     Raises:
         ConfigError: a setting is invalid, alone or with the others.
@@ -206,6 +218,9 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
     loop, algo, train = settings.loop, settings.algorithm, settings.train
     prompt_table = read_prompt_table(prompts)
     rows = prompt_table.to_pylist()
+    eval_rows = read_prompt_table(eval_prompts).to_pylist() if eval_prompts else []
+    if settings.evaluate.max_prompts is not None:
+        eval_rows = eval_rows[:settings.evaluate.max_prompts]
     # The job's last round counts from the policy it was asked to start from, so that a job
     # started again after a crash finishes the same rounds rather than adding more.
     last_round = int(starting_state(policy)["round"]) + loop.rounds
@@ -274,7 +289,32 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
               f"{' (resumed from ' + start_ref + ')' if start_ref != policy else ''}", flush=True)
 
     history = _history_text(policy_dir)
+    evaluations = _evaluations_text(policy_dir)
     job_records: list[dict[str, Any]] = []
+
+    def held_out(round_index: int) -> None:
+        """Evaluate the live policy on the held-out prompts (each rank its shard)."""
+        nonlocal evaluations
+        started = time.perf_counter()
+        model.eval()
+        model.config.use_cache = True
+        with phase("compute"), torch.no_grad():
+            mine = sample_and_score(model, processor, eval_rows[rank::world_size],
+                                    settings.evaluate, settings.verify)
+        model.config.use_cache = False
+        samples = [s for part in _gather(mine, world_size) for s in part]
+        metrics = aggregate(samples, settings.evaluate.k_values)
+        n = settings.evaluate.samples_per_prompt
+        entry = {"round": round_index, "step": global_step, "accuracy": metrics[f"mean@{n}"],
+                 **metrics, "seconds": time.perf_counter() - started}
+        evaluations += json.dumps(entry, sort_keys=True) + "\n"
+        if rank == 0:
+            print("loop: eval " + json.dumps({k: entry[k] for k in (
+                "round", "step", "accuracy", "format", "truncation_rate", "prompts")}),
+                flush=True)
+
+    if eval_rows and first_round == 0:
+        held_out(-1)  # the starting policy, on the same prompts: the curve's first point
     record: dict[str, Any] = {}
     for r in range(first_round, last_round + 1):
         round_started = time.perf_counter()
@@ -341,6 +381,8 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
                     if k in record}), flush=True)
         elif rank == 0:
             print(f"loop: round {r}: every group had equal rewards; no update", flush=True)
+        if eval_rows and (r == last_round or (loop.eval_every and (r + 1) % loop.eval_every == 0)):
+            held_out(r)
         if (r + 1) % loop.save_every == 0 or r == last_round:
             trainer_state = {"global_step": global_step, "round": r,
                              "algorithm": algo.algorithm, "parent": start_ref, "mode": "fused"}
@@ -350,6 +392,8 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings) -> 
             with phase("write"):
                 if rank == 0:
                     _write_history(staging, history, job_records)
+                    if evaluations:
+                        (staging / EVALUATIONS_FILE).write_text(evaluations)
                     teacher.save(staging, processor)
                 if keep_student:
                     gather_and_write(student, staging, rank, world_size)
@@ -380,6 +424,11 @@ def _history_text(policy_dir: Path) -> str:
     path = previous_history(policy_dir)
     text = path.read_text() if path is not None else ""
     return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _evaluations_text(policy_dir: Path) -> str:
+    path = policy_dir / EVALUATIONS_FILE
+    return path.read_text() if path.is_file() else ""
 
 
 def _write_history(folder: Path, earlier: str, records: list[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ an even number of characters), registered as an operator plug-in, which gives mi
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -33,6 +34,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from rlsd.evaluate.config import EvalConfig
+from rlsd.evaluate.evaluation import aggregate, sample_and_score
 from rlsd.models import load_policy
 from rlsd.models.tiny import build_tiny_causal_lm
 from rlsd.rollout import RolloutConfig, run_rollout
@@ -83,11 +86,12 @@ def setup(tmp_path_factory):
     env = _env(plugin_dir)
     _run([PY, "-m", "rlsd.data", "--output", str(d / "data"), "--synthetic-n", "12",
           "--n-eval", "4"], env)
-    table = pq.read_table(d / "data" / "train.parquet")
-    table = table.set_column(table.schema.get_field_index("verifier"), "verifier",
-                             pa.array(["parity"] * table.num_rows, pa.string()))
-    prompts = d / "prompts.parquet"
-    pq.write_table(table, prompts)
+    for name in ("train", "eval"):
+        table = pq.read_table(d / "data" / f"{name}.parquet")
+        table = table.set_column(table.schema.get_field_index("verifier"), "verifier",
+                                 pa.array(["parity"] * table.num_rows, pa.string()))
+        pq.write_table(table, d / f"{name}-prompts.parquet")
+    prompts = d / "train-prompts.parquet"
     yield d, policy, prompts, env
     sys.path.remove(str(plugin_dir))
 
@@ -161,7 +165,11 @@ def test_fused_rounds_equal_staged_rounds(setup, algorithm: str, k: int) -> None
         teacher = policies[(r // k) * k] if k else policies[r]
         policies.append(_staged_round(d, r, policies[r], teacher, prompts, algorithm, env))
     fused = d / f"fused-{algorithm}"
-    _run(_fused_argv(base, prompts, fused, algorithm, k), env)
+    held_out = d / "eval-prompts.parquet"
+    # Held-out evaluation as it trains (GRPO's run; the RLSD run checks it is off by default).
+    evaluation = ["--eval-prompts", str(held_out), "--set", "loop.eval_every=1",
+                  "--set", "evaluate.max_new_tokens=12"] if algorithm == "grpo" else []
+    _run(_fused_argv(base, prompts, fused, algorithm, k) + evaluation, env)
 
     for r in range(2):
         staged_dir = d / f"staged-{algorithm}" / f"round-{r}"
@@ -196,6 +204,23 @@ def test_fused_rounds_equal_staged_rounds(setup, algorithm: str, k: int) -> None
     assert (state["round"], state["global_step"]) == (1, 2)
     history = (fused / "round-0001" / "metrics_history.jsonl").read_text().splitlines()
     assert len(history) == 2
+    evaluations = fused / "round-0001" / "evaluations.jsonl"
+    if algorithm != "grpo":
+        assert not evaluations.exists()
+        return
+    # The start, after round 0 and after round 1, each measured on the live, sharded policy
+    # in the job: equal to evaluating the same policies afresh from their folders.
+    entries = [json.loads(line) for line in evaluations.read_text().splitlines()]
+    assert [(e["round"], e["step"], e["prompts"]) for e in entries] == [(-1, 0, 4), (0, 1, 4),
+                                                                         (1, 2, 4)]
+    rows = pq.read_table(held_out).to_pylist()
+    config = EvalConfig(max_new_tokens=12)
+    verify = VerifyConfig(extra_verifiers=[PLUGIN])
+    for entry, folder in ((entries[0], base), (entries[2], fused / "round-0001")):
+        model, processor = load_policy(folder, dtype="float32")
+        afresh = aggregate(sample_and_score(model, processor, rows, config, verify), [1])
+        for key in ("accuracy", "response_length", "truncation_rate"):
+            assert entry[key] == pytest.approx(afresh["mean@1" if key == "accuracy" else key])
 
 
 def test_a_killed_fused_job_resumes_from_its_last_checkpoint(setup) -> None:
