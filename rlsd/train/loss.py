@@ -92,4 +92,7 @@ def micro_batch_loss(
         metrics["rlsd_weight_mean"] = float((w.weights * mask).sum()) / n
         metrics["rlsd_weight_clip_low"] = float(w.clipped_low.sum()) / n
         metrics["rlsd_weight_clip_high"] = float(w.clipped_high.sum()) / n
+        # How much likelier the privileged teacher finds the sampled tokens than the student
+        # (nats per token): the signal RLSD's magnitudes come from; near 0, w_t is near 1.
+        metrics["teacher_logprob_gap"] = float(((teacher - old) * mask).sum()) / n
     return loss, metrics

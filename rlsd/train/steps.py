@@ -25,8 +25,9 @@ from rlsd.train.samples import RoundData
 #: Per-token metrics averaged over the mini-batch's valid tokens (all ranks).
 STEP_METRICS = ("clip_frac", "clip_frac_low", "clip_frac_high", "dual_clip_frac", "approx_kl",
                 "ratio_mean", "entropy", "abs_token_advantage", "rlsd_weight_mean",
-                "rlsd_weight_clip_low", "rlsd_weight_clip_high")
-_RLSD_ONLY = ("rlsd_weight_mean", "rlsd_weight_clip_low", "rlsd_weight_clip_high")
+                "rlsd_weight_clip_low", "rlsd_weight_clip_high", "teacher_logprob_gap")
+_RLSD_ONLY = ("rlsd_weight_mean", "rlsd_weight_clip_low", "rlsd_weight_clip_high",
+              "teacher_logprob_gap")
 
 Key = tuple[str, int]
 
