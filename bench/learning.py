@@ -1,140 +1,245 @@
-"""The learning experiment: does RLSD learn, and faster than GRPO, on the built-in default?
+"""The learning benchmark: does training make the built-in model better, and RLSD faster?
 
-R rounds of GRPO and of RLSD from the same start (SmolLM2-135M-Instruct), with the same seeds
-and the same prompts per round, on the synthetic arithmetic task; held-out greedy accuracy
-after every round. Writes ``bench/results/learning.json`` and ``learning.png`` and prints, as
-its last line, both final accuracies and how many rounds RLSD needed to reach GRPO's final
-accuracy.
+GRPO and RLSD on the fused loop (``python -m rlsd.loop`` under ``torchrun``, the product's own
+path), from the same start (the built-in default, SmolLM2-135M-Instruct) with the same data, the
+built-in profile ``smollm2-arithmetic`` (:mod:`rlsd.profiles`) and the paper's algorithm
+defaults, over several seeds. Every run evaluates held-out greedy accuracy on the profile's
+held-out prompts (128) before its first step and every ``--eval-every`` steps (the loop's own
+``--eval-prompts``). A seed fixes the sampling and the trainer's seed; both algorithms see the
+same prompts in the same order. With ``--trl`` (and ``trl`` installed) TRL's ``GRPOTrainer``
+runs the same profile in the same run (``bench/peer_trl.py --learning``) as a side-by-side peer.
 
-Each round runs the library's stage functions in one process (a "fused" loop: no process
-start, model load or checkpoint round trip per round) with exactly the trainer's loss
-(``rlsd.train.loss``) and micro-batching (``rlsd.train.plan``); the optimizer is torch's AdamW
-on one process instead of DeepSpeed's, which does not change the math on one rank.
+    .venv/bin/python bench/learning.py                  # 3 seeds x 2 algorithms x 30 rounds
+    .venv/bin/python bench/learning.py --steps 2 --seeds 0 --eval-every 1 --eval-prompts 8 \\
+        --output /tmp/learning-smoke                    # a smoke run, a few minutes
 
-    .venv/bin/python bench/learning.py              # about an hour on 2 CPU cores
-    .venv/bin/python bench/learning.py --rounds 2 --prompts 2 --eval-prompts 4   # smoke run
-
-This is a benchmark, run by hand; it is not part of ``make test``.
+Writes ``learning.json`` (every evaluation and every step's metrics per run, a ``summary`` and
+a ``diagnosis`` of RLSD's token weights, lambda, all-equal groups and the teacher's log-prob
+gap over the student's, from the trainer's step metrics) and ``learning.png`` (mean curves with their min-max spread) under ``--output``. A
+benchmark, run by hand; not part of ``make test``.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import random
+import os
+import shutil
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pyarrow as pa
-import torch
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+RESULTS = REPO / "bench" / "results"
+PROFILE = "smollm2-arithmetic"
 
-from rlsd.algorithms import AlgorithmConfig
-from rlsd.data import DataConfig, prepare
-from rlsd.models import load_policy, resolve_model
-from rlsd.rollout import RolloutConfig, generate_rollouts
-from rlsd.score import ScoreConfig, score_rollouts
-from rlsd.train.loss import make_micro_batch, micro_batch_loss
-from rlsd.train.plan import plan_round
-from rlsd.train.samples import build_round_data
-from rlsd.verify import VerifyConfig, verify_batch
-from rlsd.verify.tables import rewards_table, rollout_items
-
-RESULTS = Path(__file__).resolve().parent / "results"
+#: The peer's measurement quoted by issue 13 (TRL GRPOTrainer, 8 prompts x 4, lr 1e-5, T 0.8,
+#: 32 tokens, 64 held-out prompts): the bar our GRPO must clear.
+PEER_REFERENCE = {"base": 0.344, "after_30_steps": 0.641, "gain": 0.297}
 
 
-def rewards_of(rollouts: pa.Table, rows: dict, verify: VerifyConfig) -> pa.Table:
-    """The verify stage's own join and rewards table, in process."""
-    keys, items = rollout_items(rollouts, pa.Table.from_pylist(list(rows.values())), verify)
-    return rewards_table(keys, verify_batch(items, verify))
+def prepare_data(work: Path) -> tuple[Path, Path]:
+    """The profile's data, prepared once by the data stage (train and held-out tables)."""
+    from rlsd.data import DataConfig, prepare
+    from rlsd.profiles import get_profile
+    from rlsd.storage import write_table
+
+    out = work / "data"
+    if not (out / "eval.parquet").is_file():
+        prepared = prepare(DataConfig(**get_profile(PROFILE).section("data")))
+        write_table(prepared.train, str(out / "train.parquet"))
+        write_table(prepared.eval, str(out / "eval.parquet"))
+    return out / "train.parquet", out / "eval.parquet"
 
 
-def held_out_accuracy(model, tokenizer, rows: list[dict], args, verify: VerifyConfig) -> float:
-    model.eval()
-    rollouts = generate_rollouts(model, tokenizer, rows, RolloutConfig(
-        samples_per_prompt=1, temperature=0.0, max_new_tokens=args.max_new_tokens,
-        batch_size=64))
-    table = rewards_of(rollouts, {r["id"]: r for r in rows}, verify)
-    return sum(table["accuracy"].to_pylist()) / table.num_rows
+def loop_command(algorithm: str, seed: int, train: Path, held_out: Path, output: Path,
+                 args: argparse.Namespace, port: int) -> list[str]:
+    """One fused run: the profile, the paper's algorithm defaults, one step per round."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "1",
+               "--master-port", str(port), "-m", "rlsd.loop", "--policy", "default",
+               "--profile", PROFILE, "--prompts", str(train), "--eval-prompts", str(held_out),
+               "--output", str(output), "--rounds", str(args.steps),
+               "--save-every", str(args.steps), "--algorithm", algorithm,
+               "--set", f"loop.eval_every={args.eval_every}",
+               "--set", f"rollout.seed={seed}", "--set", f"train.seed={seed}",
+               "--set", "train.tensorboard=false"]
+    if args.eval_prompts:
+        command += ["--set", f"evaluate.max_prompts={args.eval_prompts}"]
+    return command
 
 
-def train_step(model, tokenizer, optimizer, data, algo, step: int, args) -> dict:
-    """One optimizer step on the round's samples: the trainer's loss, on one rank."""
-    model.train()
-    plan = plan_round(data.samples, 1, 1, 0, args.micro_batch_tokens, args.seed + step)
-    (step_plan,) = plan.steps
-    optimizer.zero_grad(set_to_none=True)
-    lam = algo.lam_at(step)
-    for indices in step_plan.micro_batches:
-        mb = make_micro_batch([data.samples[i] for i in indices], tokenizer.pad_token_id)
-        loss, _ = micro_batch_loss(model, mb, algo, lam, num_tokens=max(1, step_plan.global_tokens))
-        loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    return {"lambda": lam, "grad_norm": float(grad_norm)}
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def run(algorithm: str, base_dir: Path, train_rows, eval_rows, base_accuracy, args) -> dict:
-    torch.manual_seed(args.seed)
-    model, tokenizer = load_policy(base_dir, dtype="float32", device="cpu")
-    model.requires_grad_(True)
-    # The frozen self-teacher (design.md): refreshed every K rounds; K > R keeps the base.
-    teacher = copy.deepcopy(model).eval().requires_grad_(False)
-    algo = AlgorithmConfig(algorithm=algorithm)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    verify = VerifyConfig(default_verifier="numeric")
-    history = [{"round": 0, "eval_accuracy": base_accuracy}]
-    for r in range(args.rounds):
-        started = time.perf_counter()
-        if algo.teacher_refresh_rounds and r % algo.teacher_refresh_rounds == 0 and r:
-            teacher.load_state_dict(model.state_dict())
-        # The same prompts for both algorithms; the pool wraps around after an epoch.
-        rows = [train_rows[(r * args.prompts + i) % len(train_rows)] for i in range(args.prompts)]
-        by_id = {row["id"]: row for row in rows}
-        model.eval()
-        rollouts = generate_rollouts(model, tokenizer, rows, RolloutConfig(
-            samples_per_prompt=args.samples, temperature=1.0,
-            max_new_tokens=args.max_new_tokens, seed=args.seed + r, batch_size=64), policy_step=r)
-        rewards = rewards_of(rollouts, by_id, verify)
-        # GRPO needs no scoring: one step per batch is on-policy (π_old = π_θ, detached).
-        scores = score_rollouts(model, tokenizer, rollouts, by_id, ScoreConfig(), teacher=teacher,
-                                progress=False) if algo.needs_teacher else None
-        data = build_round_data(rollouts, rewards, scores, algo)
-        stats = train_step(model, tokenizer, optimizer, data, algo, r, args)
-        accuracy = held_out_accuracy(model, tokenizer, eval_rows, args, verify)
-        record = {"round": r + 1, "eval_accuracy": accuracy, "train_reward": data.reward_mean,
-                  "train_accuracy": data.accuracy_mean,
-                  "zero_advantage_groups": data.zero_advantage_group_fraction,
-                  "seconds": time.perf_counter() - started, **stats}
-        history.append(record)
-        print(f"[{algorithm}] round {r + 1}/{args.rounds}: held-out accuracy {accuracy:.3f}, "
-              f"train reward {data.reward_mean:.3f} ({record['seconds']:.0f} s)", flush=True)
-    return {"algorithm": algorithm, "history": history}
+def run_seed(algorithms: list[str], seed: int, train: Path, held_out: Path, work: Path,
+             args: argparse.Namespace) -> list[dict]:
+    """One fused job per algorithm for one seed: side by side, one thread each (2 cores:
+    more throughput than one job at a time on both), or one after another with
+    ``--sequential``. Returns each job's evaluations and step metrics."""
+    threads = "1" if not args.sequential else str(os.cpu_count() or 1)
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", RLSD_NO_PROGRESS="1",
+               OMP_NUM_THREADS=threads)
+    jobs = []
+    for i, algorithm in enumerate(algorithms):
+        output = work / f"{algorithm}-seed{seed}"
+        shutil.rmtree(output, ignore_errors=True)
+        log = work / f"{algorithm}-seed{seed}.log"
+        command = loop_command(algorithm, seed, train, held_out, output, args, args.port + i)
+        handle = log.open("w")
+        jobs.append((algorithm, output, log, handle, time.perf_counter(), subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)))
+        if args.sequential:
+            jobs[-1][-1].wait()
+    runs = []
+    for algorithm, output, log, handle, started, process in jobs:
+        code = process.wait()
+        handle.close()
+        if code != 0:
+            raise SystemExit(f"{algorithm} seed {seed} failed (exit {code}); see {log}")
+        runs.append(collect(algorithm, seed, output, time.perf_counter() - started, args))
+    return runs
 
 
-def rounds_to_reach(history: list[dict], target: float) -> int | None:
-    """The first trained round (>= 1) whose held-out accuracy reaches ``target``."""
-    return next((h["round"] for h in history if h["round"] >= 1 and h["eval_accuracy"] >= target),
-                None)
+def collect(algorithm: str, seed: int, output: Path, seconds: float,
+            args: argparse.Namespace) -> dict:
+    """A finished job's evaluations and step metrics; then its final weights are deleted."""
+    final = output / f"round-{args.steps - 1:04d}"
+    run = {"algorithm": algorithm, "seed": seed, "seconds": seconds,
+           "evaluations": read_jsonl(final / "evaluations.jsonl"),
+           "steps": read_jsonl(final / "metrics_history.jsonl")}
+    shutil.rmtree(final, ignore_errors=True)  # 2.7 GB of weights and optimizer state
+    return run
 
 
-def plot(results: dict, path: Path) -> None:
+def run_trl(seed: int, train: Path, held_out: Path, work: Path, args: argparse.Namespace) -> dict:
+    """TRL's GRPOTrainer on the same profile, data and evaluation (bench/peer_trl.py)."""
+    out = work / f"trl-seed{seed}.json"
+    command = [sys.executable, str(REPO / "bench" / "peer_trl.py"), "--learning",
+               "--profile", PROFILE, "--prompts-table", str(train), "--eval-table",
+               str(held_out), "--steps", str(args.steps), "--eval-every", str(args.eval_every),
+               "--seed", str(seed), "--output", str(out)]
+    if args.eval_prompts:
+        command += ["--eval-prompts", str(args.eval_prompts)]
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", RLSD_NO_PROGRESS="1")
+    with (work / f"trl-seed{seed}.log").open("w") as handle:
+        code = subprocess.run(command, cwd=REPO, env=env, stdout=handle,
+                              stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        raise SystemExit(f"trl seed {seed} failed (exit {code}); see {work}/trl-seed{seed}.log")
+    return json.loads(out.read_text())
+
+
+def curve(run: dict) -> dict[int, float]:
+    """Held-out accuracy by rounds done (0 = the starting policy). A round is one optimizer
+    step, except a round whose groups all had equal rewards, which has no update (the loop
+    skips it; TRL steps with a zero gradient), so rounds are what all arms share."""
+    return {e["round"] + 1: e["accuracy"] for e in run["evaluations"]}
+
+
+def mean_curve(runs: list[dict]) -> dict[int, dict[str, float]]:
+    """Mean, std, min and max over seeds at every evaluated step all runs share."""
+    curves = [curve(r) for r in runs]
+    steps = sorted(set.intersection(*(set(c) for c in curves)))
+    out = {}
+    for step in steps:
+        values = [c[step] for c in curves]
+        out[step] = {"mean": statistics.fmean(values),
+                     "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                     "min": min(values), "max": max(values)}
+    return out
+
+
+def steps_to_reach(mean: dict[int, dict[str, float]], target: float) -> int | None:
+    """The first evaluated step >= 1 whose mean accuracy reaches ``target``."""
+    return next((s for s in sorted(mean) if s >= 1 and mean[s]["mean"] >= target - 1e-12), None)
+
+
+def diagnosis(runs: list[dict]) -> dict:
+    """What RLSD's update saw, averaged over its seeds, early (first third) and late (last)."""
+    def avg(values):
+        values = [v for v in values if v is not None]
+        return statistics.fmean(values) if values else None
+
+    out = {}
+    for algorithm in sorted({r["algorithm"] for r in runs} - {"trl"}):
+        mine = [r for r in runs if r["algorithm"] == algorithm]
+        n = min(len(r["steps"]) for r in mine)
+        third = max(1, n // 3)
+        for part, sl in (("first_third", slice(0, third)), ("last_third", slice(n - third, n))):
+            steps = [s for r in mine for s in r["steps"][sl]]
+            entry = {k: avg([s.get(k) for s in steps]) for k in (
+                "reward_mean", "zero_advantage_group_fraction", "lambda", "rlsd_weight_mean",
+                "rlsd_weight_clip_low", "rlsd_weight_clip_high", "abs_token_advantage",
+                "entropy", "clip_frac", "teacher_logprob_gap")}
+            out.setdefault(algorithm, {})[part] = entry
+    return out
+
+
+def summarize(runs: list[dict], seeds: list[int], steps: int) -> dict:
+    by = {a: [r for r in runs if r["algorithm"] == a] for a in ("grpo", "rlsd", "trl")}
+    means = {a: mean_curve(rs) for a, rs in by.items() if rs}
+    base = statistics.fmean(r["evaluations"][0]["accuracy"] for r in runs
+                            if r["algorithm"] != "trl")
+
+    def finals(algorithm):
+        return [curve(r)[max(curve(r))] for r in by[algorithm]]
+
+    grpo, rlsd = finals("grpo"), finals("rlsd")
+    summary = {
+        "base_accuracy": base,
+        "grpo_final_mean": statistics.fmean(grpo),
+        "grpo_final_std": statistics.stdev(grpo) if len(grpo) > 1 else 0.0,
+        "rlsd_final_mean": statistics.fmean(rlsd),
+        "rlsd_final_std": statistics.stdev(rlsd) if len(rlsd) > 1 else 0.0,
+        "seeds": seeds, "steps": steps,
+        "rlsd_steps_to_grpo_final": steps_to_reach(means["rlsd"], statistics.fmean(grpo)),
+        "grpo_gain": statistics.fmean(grpo) - base,
+        "peer_reference": PEER_REFERENCE,
+        "grpo_finals": grpo, "rlsd_finals": rlsd,
+    }
+    if by["trl"]:
+        trl = finals("trl")
+        summary.update(trl_final_mean=statistics.fmean(trl),
+                       trl_final_std=statistics.stdev(trl) if len(trl) > 1 else 0.0,
+                       trl_base_accuracy=statistics.fmean(r["evaluations"][0]["accuracy"]
+                                                          for r in by["trl"]))
+    targets = {
+        "grpo_gain_at_least_peer": summary["grpo_gain"] >= PEER_REFERENCE["gain"],
+        "rlsd_final_at_least_grpo": summary["rlsd_final_mean"] >= summary["grpo_final_mean"],
+        "rlsd_reaches_grpo_final_in_half_the_steps": (
+            summary["rlsd_steps_to_grpo_final"] is not None
+            and summary["rlsd_steps_to_grpo_final"] <= steps / 2),
+    }
+    return {"summary": summary, "targets": targets,
+            "mean_curves": {a: {str(s): v for s, v in m.items()} for a, m in means.items()}}
+
+
+def plot(result: dict, path: Path) -> None:
+    """Mean held-out accuracy per algorithm with its min-max band over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for run_ in results["runs"]:
-        h = run_["history"]
-        ax.plot([x["round"] for x in h], [x["eval_accuracy"] for x in h], marker="o",
-                label=run_["algorithm"].upper())
-    ax.set_xlabel("round (one optimizer step each)")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colors = {"grpo": "tab:blue", "rlsd": "tab:red", "trl": "tab:gray"}
+    for algorithm, mean in result["mean_curves"].items():
+        steps = [int(s) for s in mean]
+        values = list(mean.values())
+        label = {"trl": "TRL GRPO (peer)"}.get(algorithm, algorithm.upper())
+        ax.plot(steps, [v["mean"] for v in values], marker="o", color=colors[algorithm],
+                label=f"{label} (mean of {len(result['summary']['seeds'])} seeds)")
+        ax.fill_between(steps, [v["min"] for v in values], [v["max"] for v in values],
+                        color=colors[algorithm], alpha=0.15)
+    ax.set_xlabel("round (one optimizer step on 4 prompts x 8 samples)")
     ax.set_ylabel("held-out greedy accuracy")
-    ax.set_title("SmolLM2-135M-Instruct, synthetic arithmetic")
+    ax.set_title(f"SmolLM2-135M-Instruct, a + b (profile {PROFILE})", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -142,48 +247,53 @@ def plot(results: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--prompts", type=int, default=8, help="prompts per round")
-    parser.add_argument("--samples", type=int, default=4, help="samples per prompt (G)")
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--eval-prompts", type=int, default=24)
-    parser.add_argument("--pool", type=int, default=100, help="synthetic problems in all")
-    parser.add_argument("--difficulty", type=int, default=1)
-    parser.add_argument("--lr", type=float, default=5e-6)
-    parser.add_argument("--micro-batch-tokens", type=int, default=4096)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=30, help="optimizer steps (= rounds)")
+    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--eval-prompts", type=int, default=None,
+                        help="evaluate on the first N held-out prompts (default: all 128)")
+    parser.add_argument("--trl", action="store_true",
+                        help="also run TRL's GRPOTrainer on the same profile (needs trl)")
+    parser.add_argument("--sequential", action="store_true",
+                        help="run a seed's jobs one after another on all cores (default: "
+                             "side by side, one thread each)")
+    parser.add_argument("--port", type=int, default=29531)
+    parser.add_argument("--work", type=Path, default=REPO / ".cache" / "bench" / "learning")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    random.seed(args.seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    # Level 1 has 100 distinct problems: held-out prompts are never trained on.
-    prepared = prepare(DataConfig(synthetic_n=args.pool, synthetic_difficulty=args.difficulty,
-                                  seed=args.seed, n_eval=args.eval_prompts))
-    train_rows, eval_rows = prepared.train.to_pylist(), prepared.eval.to_pylist()
-    base_dir = resolve_model("default")
-    model, tokenizer = load_policy(base_dir, dtype="float32", device="cpu")
-    verify = VerifyConfig(default_verifier="numeric")
-    base_accuracy = held_out_accuracy(model, tokenizer, eval_rows, args, verify)
-    del model
-    print(f"base model held-out accuracy {base_accuracy:.3f}", flush=True)
-
+    args.work.mkdir(parents=True, exist_ok=True)
+    train, held_out = prepare_data(args.work)
     started = time.perf_counter()
-    runs = [run(a, base_dir, train_rows, eval_rows, base_accuracy, args) for a in ("grpo", "rlsd")]
-    results = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-               "model": "SmolLM2-135M-Instruct", "task": f"synthetic arithmetic, level {args.difficulty}",
-               "seconds": time.perf_counter() - started, "runs": runs}
-    grpo, rlsd = (r["history"] for r in runs)
-    target = grpo[-1]["eval_accuracy"]
-    reached = rounds_to_reach(rlsd, target)
-    results["summary"] = {"grpo_final": target, "rlsd_final": rlsd[-1]["eval_accuracy"],
-                          "rlsd_rounds_to_grpo_final": reached}
+    runs = []
+    arms = ["grpo", "rlsd"] + (["trl"] if args.trl else [])
+    # Seed-major order: every finished seed holds a complete comparison if the run stops.
+    for seed in args.seeds:
+        print(f"== seed {seed}: {', '.join(arms)}, {args.steps} rounds each", flush=True)
+        seed_runs = run_seed([a for a in arms if a != "trl"], seed, train, held_out, args.work,
+                             args)
+        if "trl" in arms:
+            seed_runs.append(run_trl(seed, train, held_out, args.work, args))
+        for run in seed_runs:
+            runs.append(run)
+            print(f"   {run['algorithm']}: held-out accuracy by round: " + ", ".join(
+                f"{s}: {a:.3f}" for s, a in sorted(curve(run).items()))
+                + f" ({run['seconds']:.0f} s)", flush=True)
+    result = {
+        "command": "python bench/learning.py " + " ".join(argv if argv is not None
+                                                           else sys.argv[1:]),
+        "model": "SmolLM2-135M-Instruct (built-in default, dequantised Q4_1 GGUF)",
+        "profile": PROFILE, "settings": {k: str(v) for k, v in vars(args).items()},
+        "machine": {"cpus": os.cpu_count()}, "seconds": time.perf_counter() - started,
+        **summarize(runs, args.seeds, args.steps), "diagnosis": diagnosis(runs), "runs": runs,
+    }
     args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "learning.json").write_text(json.dumps(results, indent=2))
-    plot(results, args.output / "learning.png")
-    print(f"final held-out accuracy: GRPO {target:.3f}, RLSD {rlsd[-1]['eval_accuracy']:.3f}; "
-          f"RLSD reached GRPO's final accuracy after "
-          f"{reached if reached is not None else 'no'} of {args.rounds} rounds")
+    (args.output / "learning.json").write_text(json.dumps(result, indent=1))
+    plot(result, args.output / "learning.png")
+    s = result["summary"]
+    print(json.dumps({"summary": {k: s[k] for k in (
+        "base_accuracy", "grpo_final_mean", "grpo_final_std", "rlsd_final_mean",
+        "rlsd_final_std", "rlsd_steps_to_grpo_final")}, "targets": result["targets"]}))
     return 0
 
 

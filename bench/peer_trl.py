@@ -13,6 +13,13 @@ grading and the update are all inside a TRL step); the first step (warm-up) is r
 left out of the median. Peak memory is this process's ``VmHWM``.
 
 Run by ``bench/step_cost.py --mode fused`` when ``trl`` is installed; prints one JSON line.
+
+``--learning`` is the learning benchmark's peer arm (``bench/learning.py --trl``): the named
+profile's sampling, batch (prompts x G), response budget and learning rate, TRL's defaults
+otherwise (its DAPO-style token-mean loss, linear learning-rate decay, ``beta = 0`` as ours),
+and held-out greedy accuracy measured before the first step and every ``--eval-every`` steps
+with our own evaluation (:func:`rlsd.evaluate.evaluation.sample_and_score`) on the trainer's
+live model, so both sides are scored by one function.
 """
 
 from __future__ import annotations
@@ -36,7 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--output", help="write the result JSON here too")
+    parser.add_argument("--learning", action="store_true",
+                        help="the learning benchmark's arm: profile settings and evaluations")
+    parser.add_argument("--profile", default="smollm2-arithmetic")
+    parser.add_argument("--eval-table", help="held-out prompts (data prep's eval.parquet)")
+    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--eval-prompts", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.learning:
+        return learning(args)
 
     import pyarrow.parquet as pq
     from datasets import Dataset
@@ -94,6 +110,88 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def learning(args: argparse.Namespace) -> int:
+    """TRL's GRPOTrainer under the profile, with held-out evaluations (the benchmark's arm)."""
+    import pyarrow.parquet as pq
+    import torch
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rlsd.evaluate.config import EvalConfig
+    from rlsd.evaluate.evaluation import aggregate, sample_and_score
+    from rlsd.models import resolve_model
+    from rlsd.profiles import get_profile
+    from rlsd.verify import VerifyConfig, VerifyItem, verify_batch
+
+    profile = get_profile(args.profile)
+    rollout, train = profile.section("rollout"), profile.section("train")
+    verify_config = VerifyConfig(**profile.section("verify"))
+    eval_config = EvalConfig(**profile.section("evaluate"))
+    rows = pq.read_table(args.prompts_table).to_pylist()
+    eval_rows = pq.read_table(args.eval_table).to_pylist()[:args.eval_prompts]
+    answers = {row["prompt"]: row["answer"] for row in rows}
+    # The rows in their table order, as our loop takes its prompt windows (no shuffling).
+    dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": row["prompt"]}]}
+                                 for row in rows])
+
+    def reward(prompts, completions, **_kwargs):  # TRL's reward-function contract
+        items = [VerifyItem(completion[-1]["content"], answers[prompt[-1]["content"]])
+                 for prompt, completion in zip(prompts, completions, strict=True)]
+        return [r.reward for r in verify_batch(items, verify_config)]
+
+    evaluations: list[dict] = []
+    step_logs: list[dict] = []
+
+    class HeldOut(TrainerCallback):
+        def evaluate(self, model, step):
+            started = time.perf_counter()
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                samples = sample_and_score(model, trainer.processing_class, eval_rows,
+                                           eval_config, verify_config)
+            model.train(was_training)
+            metrics = aggregate(samples, eval_config.k_values)
+            evaluations.append({"step": step, "round": step - 1, "accuracy": metrics["mean@1"], **metrics,
+                                "seconds": time.perf_counter() - started})
+            print(f"trl: eval step {step}: accuracy {metrics['mean@1']:.3f}", flush=True)
+
+        def on_train_begin(self, _args, state, _control, model=None, **_kwargs):
+            self.evaluate(model, 0)
+
+        def on_step_end(self, _args, state, _control, model=None, **_kwargs):
+            if state.global_step % args.eval_every == 0 or state.global_step == args.steps:
+                self.evaluate(model, state.global_step)
+
+        def on_log(self, _args, state, _control, logs=None, **_kwargs):
+            if logs:
+                step_logs.append({"step": state.global_step, **{
+                    k: v for k, v in logs.items() if isinstance(v, int | float)}})
+
+    prompts_per_step = profile.section("loop").get("prompts_per_round", 8)
+    generations = rollout.get("samples_per_prompt", 8)
+    config = GRPOConfig(
+        output_dir=str(Path(".cache") / "bench" / "peer_trl_learning"), use_cpu=True,
+        bf16=False, per_device_train_batch_size=prompts_per_step * generations,
+        gradient_accumulation_steps=1, num_generations=generations,
+        max_completion_length=rollout.get("max_new_tokens", 64),
+        temperature=rollout.get("temperature", 1.0), top_p=rollout.get("top_p", 1.0), top_k=0,
+        learning_rate=train.get("learning_rate", 1e-6), beta=0.0, num_iterations=1,
+        max_steps=args.steps, logging_steps=1, save_strategy="no", report_to=[],
+        disable_tqdm=True, seed=args.seed, dataloader_num_workers=0, shuffle_dataset=False)
+    started = time.perf_counter()
+    trainer = GRPOTrainer(model=str(resolve_model("default")), reward_funcs=reward,
+                          args=config, train_dataset=dataset, callbacks=[HeldOut()])
+    trainer.train()
+    result = {"algorithm": "trl", "seed": args.seed, "trl_version": __import__("trl").__version__,
+              "seconds": time.perf_counter() - started, "evaluations": evaluations,
+              "steps": [{"step": r["step"], "reward_mean": r["reward"]} for r in step_logs
+                        if "reward" in r]}
+    Path(args.output).write_text(json.dumps(result, indent=1))
     return 0
 
 
