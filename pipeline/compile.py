@@ -4,16 +4,20 @@
     python -m pipeline.compile --mode fused --rounds 30 --rounds-per-job 10   # 3 chained jobs
     python -m pipeline.compile --algorithm grpo --teacher-refresh-rounds 0 \\
         --pipeline-root s3://my-bucket/kfp --s3-secret my-s3 --gpu-type NVIDIA-H100-80GB-HBM3
+    python -m pipeline.compile --mode fused --profile smollm2-arithmetic   # its defaults
     python -m pipeline.compile --components        # (re)write components/*/component.yaml
 
 Compile-time settings are the fields of :class:`pipeline.options.CompileOptions` (``--help``
 lists them; ``--config file.yaml`` and ``--set name=value`` work as for every rlsd stage).
 The component image is ``--component-image``, else ``$RLSD_COMPONENT_IMAGE``, else the
-default. ``--param name=value`` changes a pipeline parameter's default in the YAML (a run can
-still override it). The pipeline root must be an S3 URI that :mod:`rlsd.storage` accepts, and
-every parameter default obeys the rules of the settings dataclass that reads it
-(:mod:`pipeline.params`), as ``pipeline.submit`` checks them again. Bad settings: one line on
-stderr and exit status 2, nothing written.
+default. ``--profile NAME`` (:mod:`rlsd.profiles`) writes the profile's values into the YAML
+as the defaults of the parameters that carry them (:mod:`pipeline.profile_defaults`; a
+setting the pipeline cannot take is an error naming it) and its name into the description.
+``--param name=value`` changes a pipeline parameter's default in the YAML, over the profile's
+(a run can still override either). The pipeline root must be an S3 URI that
+:mod:`rlsd.storage` accepts, and every parameter default obeys the rules of the settings
+dataclass that reads it (:mod:`pipeline.params`), as ``pipeline.submit`` checks them again.
+Bad settings: one line on stderr and exit status 2, nothing written.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from components import COMPONENT_NAMES
 from components._shared.image import build_component, component_image
 from pipeline.options import CompileOptions
 from pipeline.pipeline import build_pipeline, component_body
+from pipeline.profile_defaults import profile_defaults
 from pipeline.submit import parse_params
 from rlsd.config import ConfigError, add_config_args, config_from_args
 
@@ -40,12 +45,15 @@ def compile_pipeline(options: CompileOptions, output: str | Path,
                      param_defaults: Sequence[str] = ()) -> Path:
     """Compile the pipeline for ``options`` to ``output``; returns the path.
 
-    ``param_defaults``: ``name=value`` pairs that replace parameter defaults in the YAML,
-    typed and checked like ``pipeline.submit``'s ``--param``. Everything is checked before
-    anything is written (:class:`ValueError` naming the problem).
+    ``options.profile``'s values replace parameter defaults in the YAML
+    (:func:`pipeline.profile_defaults.profile_defaults`); ``param_defaults``: ``name=value``
+    pairs that replace them too, over the profile's, typed and checked like
+    ``pipeline.submit``'s ``--param``. Everything is checked before anything is written
+    (:class:`ValueError` naming the problem).
     """
     pipeline = build_pipeline(options)
-    defaults = parse_params(param_defaults, pipeline)
+    profiled = profile_defaults(options, pipeline)
+    defaults = {**profiled, **parse_params(param_defaults, pipeline, base=profiled)}
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(pipeline, str(target), pipeline_parameters=defaults or None)
@@ -96,8 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     shape = (f"{options.rollout_shards} rollout shard(s)" if options.mode == "staged" else
              f"fused: {len(options.fused_jobs())} chained job(s) of up to "
              f"{options.rounds_per_job} round(s)")
+    profile = f", profile {options.profile}" if options.profile else ""
     print(f"wrote {path}: {options.algorithm}, {options.rounds} round(s), {shape}, teacher "
-          f"refresh K={options.teacher_refresh_rounds}, pipeline root {options.pipeline_root}")
+          f"refresh K={options.teacher_refresh_rounds}{profile}, pipeline root "
+          f"{options.pipeline_root}")
     return 0
 
 

@@ -11,6 +11,9 @@ parameters (:mod:`pipeline.pipeline`) and can change per run. These cannot:
   outputs between iterations; design.md, "Rounds");
 * ``algorithm``: GRPO has no scoring step, so the algorithm shapes the graph; it is written into
   the pipeline's name and description;
+* ``profile``: a named training profile (:mod:`rlsd.profiles`) whose values become the
+  pipeline parameters' defaults (:mod:`pipeline.profile_defaults`); its name is written into
+  the description and the training report;
 * ``teacher_refresh_rounds`` (K): which round's policy each score task reads as its teacher
   (round ``r`` uses the policy of round ``floor(r / K) * K``; ``K = 0``: the live policy);
 * Kubernetes settings of the tasks (kfp-kubernetes writes them into the platform spec):
@@ -35,6 +38,7 @@ from rlsd.config import ConfigError, from_dict
 from rlsd.launch import PyTorchJobSpec, PyTorchJobSpecError
 from rlsd.launch.naming import is_label_key, is_label_value
 from rlsd.launch.quantity import is_quantity
+from rlsd.profiles import PROFILES, get_profile
 from rlsd.storage import UnsupportedURIError, parse_s3
 
 #: The two ways to run the rounds (design.md): one task per stage per round, or chained jobs.
@@ -77,6 +81,10 @@ class CompileOptions:
         "fused job shards rollout over its own ranks"))
     algorithm: str = field(default="rlsd", metadata=_help(
         "rlsd, grpo (no scoring step), opsd or grpo+opsd"))
+    profile: str = field(default="", metadata=_help(
+        f"named training profile ({', '.join(sorted(PROFILES))}; rlsd.profiles): its values "
+        "become the pipeline parameters' defaults (a run or --param still overrides them); "
+        "empty: none, the paper's defaults"))
     teacher_refresh_rounds: int = field(
         default=AlgorithmConfig().teacher_refresh_rounds, metadata=_help(
             "K: the self-teacher of round r is the policy of round floor(r/K)*K; "
@@ -144,6 +152,8 @@ class CompileOptions:
         if self.algorithm not in TOKEN_ADVANTAGES:
             raise ConfigError(f"algorithm must be one of {sorted(TOKEN_ADVANTAGES)}, "
                               f"got {self.algorithm!r}")
+        if self.profile:
+            get_profile(self.profile)  # an unknown name: ConfigError listing the known ones
         if self.teacher_refresh_rounds < 0:
             raise ConfigError(f"teacher_refresh_rounds must be >= 0 (0: live policy), "
                               f"got {self.teacher_refresh_rounds}")

@@ -114,7 +114,9 @@ class LoopSettingsCheck:
 
 _DATA_PREP = SettingsCheck("data_prep", DataConfig, {
     "source": "data_source", "synthetic_difficulty": "synthetic_difficulty",
-    "synthetic_n": "synthetic_size", "seed": "seed"})
+    "synthetic_n": "synthetic_size", "seed": "seed", "prompt_template": "prompt_template",
+    # data_prep: n_eval = eval_split_size or None (eval_fraction of the rows).
+    "n_eval": ("eval_split_size", lambda n: _int(n) or None)})
 _EVALUATE = SettingsCheck("evaluate", EvalConfig, {
     "samples_per_prompt": "eval_samples", "max_new_tokens": "max_new_tokens",
     "temperature": "eval_temperature", "seed": "seed",
@@ -135,7 +137,7 @@ SETTINGS_CHECKS: tuple[SettingsCheck, ...] = (
     _DATA_PREP,
     SettingsCheck("rollout", RolloutConfig, {
         "samples_per_prompt": "samples_per_prompt", "max_new_tokens": "max_new_tokens",
-        "temperature": "temperature", "seed": "seed"}),
+        "temperature": "temperature", "top_p": "top_p", "seed": "seed"}),
     SettingsCheck("score", ScoreConfig, {"micro_batch_tokens": "micro_batch_tokens"}),
     SettingsCheck("update", TrainConfig, {
         "learning_rate": "learning_rate", "steps_per_round": "steps_per_round",
@@ -152,7 +154,7 @@ FUSED_SETTINGS_CHECKS: tuple[SettingsCheck | LoopSettingsCheck, ...] = (
     _DATA_PREP,
     LoopSettingsCheck("fused", (
         "save_every", "prompts_per_round", "samples_per_prompt", "max_new_tokens",
-        "temperature", "seed", "micro_batch_tokens", "learning_rate", "steps_per_round",
+        "temperature", "top_p", "seed", "micro_batch_tokens", "learning_rate", "steps_per_round",
         "lam0", "lam_decay_steps", "eps_w")),
     _trainer_check("fused"),
     _EVALUATE,

@@ -57,9 +57,13 @@ from kfp.dsl.python_component import PythonComponent
 
 from components import COMPONENT_NAMES
 from components._shared.image import build_component, component_image
-from pipeline import kube
+from pipeline import kube, yaml_comments
 from pipeline.options import DEFAULT_TRAINER_IMAGE, CompileOptions
 from pipeline.params import check_parameters, pipeline_defaults, pipeline_types
+from rlsd.data.prompt_format import PROMPT_TEMPLATE
+
+# The default prompt template spans lines: keep the YAML's comment header valid (KFP #10438).
+yaml_comments.install()
 
 
 class Caching(NamedTuple):
@@ -115,14 +119,18 @@ def pipeline_name(options: CompileOptions) -> str:
 
 
 def pipeline_description(options: CompileOptions) -> str:
+    """What the pipeline was compiled for (the KFP UI shows it): algorithm, rounds, shape,
+    teacher refresh and the training profile whose values are the parameter defaults."""
     k = options.teacher_refresh_rounds
     shape = (f"rollout shards={options.rollout_shards}" if options.mode == "staged" else
              f"mode=fused ({len(options.fused_jobs())} chained job(s) of up to "
              f"{options.rounds_per_job} rounds)")
     return (f"RLSD on Kubeflow (arXiv:2604.03128). Compiled for algorithm={options.algorithm}, "
             f"rounds={options.rounds}, {shape}, teacher "
-            f"refresh K={k}{' (live policy)' if k == 0 else ''}; recompile "
-            f"(python -m pipeline.compile) to change these.")
+            f"refresh K={k}{' (live policy)' if k == 0 else ''}"
+            + (f", profile={options.profile} (its values are the parameter defaults)"
+               if options.profile else "")
+            + "; recompile (python -m pipeline.compile) to change these.")
 
 
 class PipelineOutputs(NamedTuple):
@@ -153,21 +161,35 @@ class _Builder:
     def stage(self, name: str, **arguments) -> dsl.PipelineTask:
         return cached_task(name, self.comps[name], **arguments)
 
+    def report_settings(self) -> dict:
+        """The report's compile-time settings: the profile, the algorithm and the graph's
+        shape (constants of the YAML)."""
+        o = self.options
+        shape = ({"mode": "fused", "rounds": o.rounds, "rounds_per_job": o.rounds_per_job}
+                 if o.mode == "fused" else
+                 {"mode": "staged", "rounds": o.rounds, "rollout_shards": o.rollout_shards})
+        return {"profile": o.profile, "algorithm": o.algorithm,
+                "settings": {**shape, "teacher_refresh_rounds": o.teacher_refresh_rounds}}
+
     def start(self, model, resume_from, resume_round, data_source, synthetic_difficulty,
-              synthetic_size, seed) -> tuple[dsl.PipelineTask, dsl.PipelineTask]:
+              synthetic_size, eval_split_size, prompt_template, seed
+              ) -> tuple[dsl.PipelineTask, dsl.PipelineTask]:
         """The base model and data prep tasks."""
         base = self.light(self.stage("base_model", model=model, resume_from=resume_from,
                                      resume_round=resume_round), "base model")
         data = self.light(self.stage("data_prep",
             source=data_source, synthetic_difficulty=synthetic_difficulty,
-            synthetic_n=synthetic_size, seed=seed), "data prep")
+            synthetic_n=synthetic_size, n_eval=eval_split_size,
+            prompt_template=prompt_template, seed=seed), "data prep")
         return base, data
 
     def finish(self, data: dsl.PipelineTask, base_policy, final_policy,
                tables: dsl.PipelineTask, *, max_new_tokens, eval_samples, eval_prompts,
-               eval_temperature, seed, eps_w) -> PipelineOutputs:
+               eval_temperature, seed, eps_w, run_settings: dict) -> PipelineOutputs:
         """Both evaluations and the report; ``tables``: the task whose ``round_rollouts``,
-        ``round_rewards`` and ``round_scores`` are the last round's tables."""
+        ``round_rewards`` and ``round_scores`` are the last round's tables;
+        ``run_settings``: the pipeline parameters that reach training, which the report
+        lists (:meth:`report_settings`)."""
         evals = {}
         for label, policy in (("base", base_policy), ("final", final_policy)):
             evals[label] = self.model_task(self.stage("evaluate",
@@ -181,7 +203,8 @@ class _Builder:
             scores=tables.outputs["round_scores"],
             base_evaluation=evals["base"].outputs["results"],
             final_evaluation=evals["final"].outputs["results"], eps_w=eps_w,
-            title=f"{pipeline_name(self.options)}: training report"), "training report")
+            title=f"{pipeline_name(self.options)}: training report",
+            **self.report_settings(), **run_settings), "training report")
         return PipelineOutputs(
             base_metrics=evals["base"].outputs["metrics"],
             base_report=evals["base"].outputs["report"],
@@ -218,10 +241,13 @@ def _staged_pipeline(b: _Builder) -> Callable:
         data_source: str = "synthetic",
         synthetic_difficulty: int = 1,
         synthetic_size: int = 100,
+        eval_split_size: int = 0,
+        prompt_template: str = PROMPT_TEMPLATE,
         samples_per_prompt: int = 8,
         prompts_per_round: int = 256,
         max_new_tokens: int = 4096,
         temperature: float = 1.0,
+        top_p: float = 1.0,
         learning_rate: float = 1e-6,
         lam0: float = 0.5,
         lam_decay_steps: int = 60,
@@ -239,7 +265,13 @@ def _staged_pipeline(b: _Builder) -> Callable:
         seed: int = 0,
     ) -> PipelineOutputs:
         base, data = b.start(model, resume_from, resume_round, data_source,
-                             synthetic_difficulty, synthetic_size, seed)
+                             synthetic_difficulty, synthetic_size, eval_split_size,
+                             prompt_template, seed)
+        run_settings = dict(
+            samples_per_prompt=samples_per_prompt, prompts_per_round=prompts_per_round,
+            temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+            learning_rate=learning_rate, steps_per_round=steps_per_round,
+            prompt_template=prompt_template)
         train = data.outputs["train"]
         policies = [base.outputs["policy"]]  # policies[r]: what round r samples from
         for r in range(options.rounds):
@@ -249,8 +281,8 @@ def _staged_pipeline(b: _Builder) -> Callable:
                     policy=policy, prompts=train, round_index=r,
                     prompts_per_round=prompts_per_round, shard_index=shard,
                     num_shards=len(shards), samples_per_prompt=samples_per_prompt,
-                    max_new_tokens=max_new_tokens, temperature=temperature, seed=seed),
-                    f"round {r}: rollout")
+                    max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                    seed=seed), f"round {r}: rollout")
                 verify = light(stage("verify",
                     prompts=train, rollouts=rollout.outputs["rollouts"]), f"round {r}: verify")
                 if options.needs_scores:
@@ -283,7 +315,7 @@ def _staged_pipeline(b: _Builder) -> Callable:
         return b.finish(data, policies[0], policies[-1], last_round,
                         max_new_tokens=max_new_tokens, eval_samples=eval_samples,
                         eval_prompts=eval_prompts, eval_temperature=eval_temperature,
-                        seed=seed, eps_w=eps_w)
+                        seed=seed, eps_w=eps_w, run_settings=run_settings)
 
     return rlsd_pipeline
 
@@ -304,10 +336,13 @@ def _fused_pipeline(b: _Builder) -> Callable:
         data_source: str = "synthetic",
         synthetic_difficulty: int = 1,
         synthetic_size: int = 100,
+        eval_split_size: int = 0,
+        prompt_template: str = PROMPT_TEMPLATE,
         samples_per_prompt: int = 8,
         prompts_per_round: int = 256,
         max_new_tokens: int = 4096,
         temperature: float = 1.0,
+        top_p: float = 1.0,
         learning_rate: float = 1e-6,
         lam0: float = 0.5,
         lam_decay_steps: int = 60,
@@ -326,7 +361,13 @@ def _fused_pipeline(b: _Builder) -> Callable:
         seed: int = 0,
     ) -> PipelineOutputs:
         base, data = b.start(model, resume_from, resume_round, data_source,
-                             synthetic_difficulty, synthetic_size, seed)
+                             synthetic_difficulty, synthetic_size, eval_split_size,
+                             prompt_template, seed)
+        run_settings = dict(
+            samples_per_prompt=samples_per_prompt, prompts_per_round=prompts_per_round,
+            temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+            learning_rate=learning_rate, steps_per_round=steps_per_round,
+            prompt_template=prompt_template)
         policy = base.outputs["policy"]
         for first, count in options.fused_jobs():
             job = b.stage("fused",
@@ -335,7 +376,7 @@ def _fused_pipeline(b: _Builder) -> Callable:
                 teacher_refresh_rounds=options.teacher_refresh_rounds, round_index=first,
                 launcher=launcher, prompts_per_round=prompts_per_round,
                 samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
-                temperature=temperature, learning_rate=learning_rate, lam0=lam0,
+                temperature=temperature, top_p=top_p, learning_rate=learning_rate, lam0=lam0,
                 lam_decay_steps=lam_decay_steps, eps_w=eps_w, steps_per_round=steps_per_round,
                 micro_batch_tokens=micro_batch_tokens, seed=seed, save_every=save_every,
                 nodes=nodes, gpus_per_node=gpus_per_node, nproc_per_node=nproc_per_node,
@@ -347,7 +388,7 @@ def _fused_pipeline(b: _Builder) -> Callable:
         return b.finish(data, base.outputs["policy"], policy, job,
                         max_new_tokens=max_new_tokens, eval_samples=eval_samples,
                         eval_prompts=eval_prompts, eval_temperature=eval_temperature,
-                        seed=seed, eps_w=eps_w)
+                        seed=seed, eps_w=eps_w, run_settings=run_settings)
 
     return rlsd_fused_pipeline
 

@@ -4,6 +4,7 @@
     python -m pipeline.run_local --small          # 1 round x 2 prompts x 2 samples x 16 tokens
     python -m pipeline.run_local --root runs/kfp --rounds 3 --param learning_rate=1e-5
     python -m pipeline.run_local --mode fused --rounds 4 --rounds-per-job 2   # 2 chained jobs
+    python -m pipeline.run_local --mode fused --profile smollm2-arithmetic    # make demo
 
 Every component runs as a subprocess of this Python (``SubprocessRunner(use_venv=False)``) on
 the built-in default model (SmolLM2-135M-Instruct) and the synthetic arithmetic task; the
@@ -13,6 +14,11 @@ rlsd.loop`` the same way. kfp.local ignores the Kubernetes settings (secrets, no
 resources). At the end it copies the pipeline's training report to ``<root>/report.html``
 (before/after evaluation, training curves, token credit), writes ``<root>/report.md`` (base vs
 final policy on the same eval prompts) and prints where everything is.
+
+Parameter values, last wins: the pipeline's defaults (the paper's), this module's demo values
+(:data:`FULL_PARAMS`, or :data:`SMALL_PARAMS` with ``--small``), the ``--profile``'s values
+(:mod:`pipeline.profile_defaults`: a profile that sets G or the response length sets them
+with ``--small`` too), then ``--param``.
 """
 
 from __future__ import annotations
@@ -32,15 +38,19 @@ from kfp import local
 from pipeline.options import MODES, CompileOptions
 from pipeline.params import check_parameters, pipeline_defaults, pipeline_types
 from pipeline.pipeline import build_pipeline
+from pipeline.profile_defaults import profile_defaults
 from pipeline.submit import parse_params
+from rlsd.evaluate.html import fmt, fmt_delta
+from rlsd.profiles import PROFILES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-#: Pipeline parameters of the demo (``make demo`` scale: well under 15 minutes on 2 cores).
+#: Pipeline parameters of the demo (``make demo`` scale: well under 15 minutes on 2 cores). It
+#: evaluates up to 64 held-out prompts: with 16, one prompt is 6 points and a gain is noise.
 FULL_PARAMS: dict[str, Any] = {
     "model": "default", "data_source": "synthetic", "synthetic_difficulty": 1,
     "synthetic_size": 100, "samples_per_prompt": 4, "prompts_per_round": 8,
-    "max_new_tokens": 64, "temperature": 1.0, "eval_samples": 1, "eval_prompts": 16,
+    "max_new_tokens": 64, "temperature": 1.0, "eval_samples": 1, "eval_prompts": 64,
     "eval_temperature": 0.0, "launcher": "local", "seed": 0,
 }
 #: ``--small`` (the test suite's end-to-end run): the same graph, minimal work.
@@ -73,18 +83,39 @@ def numbers(metadata: Mapping[str, Any]) -> dict[str, float]:
 
 
 def comparison_report(base: Mapping[str, float], final: Mapping[str, float],
-                      base_report: str, final_report: str, rounds: int) -> str:
-    """Markdown: one table of every metric for the base and the final policy."""
-    lines = [f"# RLSD local run: base vs final policy ({rounds} round(s))", "",
-             "| metric | base | final | change |", "| --- | ---: | ---: | ---: |"]
+                      base_report: str, final_report: str, rounds: int,
+                      profile: str = "") -> str:
+    """Markdown: one table of every metric for the base and the final policy (4 decimals;
+    values too small for them in scientific notation, :func:`rlsd.evaluate.html.fmt`), and
+    the training profile the run used, if any."""
+    lines = [f"# RLSD local run: base vs final policy ({rounds} round(s))", ""]
+    if profile:
+        lines += [f"Training profile: `{profile}` (rlsd.profiles).", ""]
+    lines += ["| metric | base | final | change |", "| --- | ---: | ---: | ---: |"]
     for key in sorted(set(base) | set(final)):
         b, f = base.get(key), final.get(key)
-        change = f"{f - b:+.4f}" if b is not None and f is not None else ""
-        lines.append(f"| {key} | {'' if b is None else f'{b:.4f}'} | "
-                     f"{'' if f is None else f'{f:.4f}'} | {change} |")
+        change = fmt_delta(f - b) if b is not None and f is not None else ""
+        lines.append(f"| {key} | {'' if b is None else fmt(b)} | "
+                     f"{'' if f is None else fmt(f)} | {change} |")
     lines += ["", f"- base policy report: `{base_report}`",
               f"- final policy report: `{final_report}`", ""]
     return "\n".join(lines)
+
+
+def local_params(options: CompileOptions, pipeline_func: Any, small: bool, nproc: int,
+                 pairs: Sequence[str] = ()) -> dict[str, Any]:
+    """The parameter values of a local run, last wins: the demo's (:data:`FULL_PARAMS`, or
+    :data:`SMALL_PARAMS` when ``small``) with ``nproc`` update processes, the profile's
+    (``options.profile``), then ``pairs`` (``--param name=value``). The pipeline's defaults
+    fill the rest. Raises :class:`ValueError` (one line) on a bad value, an unknown profile or
+    a profile setting the pipeline cannot take."""
+    params: dict[str, Any] = {**(SMALL_PARAMS if small else FULL_PARAMS),
+                              "nproc_per_node": nproc}
+    params.update(profile_defaults(options, pipeline_func))
+    params.update(parse_params(pairs, pipeline_func, base=params))
+    check_parameters({**pipeline_defaults(pipeline_func), **params},
+                     pipeline_types(pipeline_func))
+    return params
 
 
 def run(root: Path, rounds: int, params: Mapping[str, Any], options: CompileOptions
@@ -105,7 +136,7 @@ def run(root: Path, rounds: int, params: Mapping[str, Any], options: CompileOpti
     base, final = (numbers(out[f"{label}_metrics"].metadata) for label in ("base", "final"))
     report = root / "report.md"
     report.write_text(comparison_report(base, final, out["base_report"].path,
-                                        out["final_report"].path, rounds))
+                                        out["final_report"].path, rounds, options.profile))
     training_report = root / "report.html"
     shutil.copyfile(out["training_report"].path, training_report)
     return {"seconds": seconds, "report": str(report), "training_report": str(training_report),
@@ -133,29 +164,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--teacher-refresh-rounds", type=int, default=None,
                         help="K (default: the algorithm config's)")
     parser.add_argument("--nproc", type=int, default=2, help="torchrun processes of the update")
+    parser.add_argument("--profile", default="",
+                        help=f"named training profile ({', '.join(sorted(PROFILES))}): its "
+                             "values replace the demo's (default: none)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a pipeline parameter (repeatable)")
+                        help="override a pipeline parameter, over the profile (repeatable)")
     args = parser.parse_args(argv)
 
     rounds = args.rounds if args.rounds is not None else (1 if args.small else 2)
     options = CompileOptions(rounds=rounds, rollout_shards=args.shards, algorithm=args.algorithm,
-                             mode=args.mode)
+                             mode=args.mode, profile=args.profile)
     if args.teacher_refresh_rounds is not None:
         options.teacher_refresh_rounds = args.teacher_refresh_rounds
     if args.rounds_per_job is not None:
         options.rounds_per_job = args.rounds_per_job
-    params = {**(SMALL_PARAMS if args.small else FULL_PARAMS), "nproc_per_node": args.nproc}
     try:
         options.validate()
-        pipeline_func = build_pipeline(options)
-        params.update(parse_params(args.param, pipeline_func))
-        check_parameters({**pipeline_defaults(pipeline_func), **params},
-                         pipeline_types(pipeline_func))
+        params = local_params(options, build_pipeline(options), args.small, args.nproc,
+                              args.param)
     except ValueError as exc:
         print(f"pipeline.run_local: error: {exc}", file=sys.stderr)
         return 2
+    if options.profile:
+        shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
+        print(f"profile {options.profile}: running with {shown}", flush=True)
     result = run(Path(args.root).resolve(), rounds, params, options)
-    print("\n== done in {:.0f} s ({} mode)".format(result["seconds"], options.mode))
+    print("\n== done in {:.0f} s ({} mode{})".format(
+        result["seconds"], options.mode,
+        f", profile {options.profile}" if options.profile else ""))
     for label in ("base", "final"):
         shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(result[f"{label}_metrics"].items())
                           if k.startswith(("pass@", "mean@")))

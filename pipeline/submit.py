@@ -144,9 +144,11 @@ def _convert(name: str, text: str, kind: str) -> Any:
     return yaml.safe_load(text)
 
 
-def parse_params(pairs: Sequence[str], pipeline: Any) -> dict[str, Any]:
+def parse_params(pairs: Sequence[str], pipeline: Any,
+                 base: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``["name=value", ...]`` as the typed arguments of ``pipeline`` (a pipeline function or a
-    component loaded from the compiled YAML); unknown names are an error listing the valid."""
+    component loaded from the compiled YAML); unknown names are an error listing the valid.
+    ``base``: values already chosen over the defaults (a profile's), checked with them."""
     inputs = pipeline.component_spec.inputs or {}
     params: dict[str, Any] = {}
     for pair in pairs:
@@ -159,7 +161,8 @@ def parse_params(pairs: Sequence[str], pipeline: Any) -> dict[str, Any]:
                               f"{sorted(inputs)}")
         params[name] = _convert(name, text, str(inputs[name].type))
     try:  # with the other defaults: some rules relate two parameters
-        check_parameters({**pipeline_defaults(pipeline), **params}, pipeline_types(pipeline))
+        check_parameters({**pipeline_defaults(pipeline), **(base or {}), **params},
+                         pipeline_types(pipeline))
     except ConfigError as exc:
         raise SubmitError(str(exc)) from None
     return params

@@ -24,6 +24,7 @@ LOOP_PARAMETERS: dict[str, tuple[str, ...]] = {
     "samples_per_prompt": ("rollout.samples_per_prompt",),
     "max_new_tokens": ("rollout.max_new_tokens",),
     "temperature": ("rollout.temperature",),
+    "top_p": ("rollout.top_p",),
     # The staged pipeline gives one seed to the rollout and the update tasks.
     "seed": ("rollout.seed", "train.seed"),
     # ... and one token budget to the score and the update tasks.

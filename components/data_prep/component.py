@@ -18,13 +18,19 @@ def data_prep(
     synthetic_difficulty: int = 1,
     synthetic_n: int = 100,
     seed: int = 0,
+    prompt_template: str = "",
+    n_eval: int = 0,
     settings: dict = None,
 ):
     """Data prep: load a task data set (the built-in synthetic task, a preset such as gsm8k,
     a Hugging Face id, or parquet/jsonl on disk or S3), normalise it to the prompt schema,
     validate and split. Outputs train and eval prompt tables (parquet), the rejected rows
-    (jsonl, each with a reason) and counts. `settings`: any other rlsd.data.DataConfig field
-    (e.g. {"hf_config": "main", "n_eval": 50})."""
+    (jsonl, each with a reason) and counts. `prompt_template`: the template every prompt is
+    put in, with one {question} slot (empty: the one in `settings`, else rlsd.data's default:
+    think in <thought>, answer in <answer>). `n_eval`: held-out eval rows (0: the number in
+    `settings`, else eval_fraction of the valid rows). `settings`: any other
+    rlsd.data.DataConfig field (e.g. {"hf_config": "main", "eval_fraction": 0.1}); a
+    template or n_eval given both there and as an input must agree."""
     import json
     import shutil
     import tempfile
@@ -41,7 +47,13 @@ def data_prep(
         write_outputs,
     )
 
-    config = from_dict(DataConfig, {**(settings or {}), "source": source,
+    given = {name: value for name, value in (("prompt_template", prompt_template),
+                                             ("n_eval", n_eval)) if value}
+    for name, value in given.items():
+        if (settings or {}).get(name, value) != value:
+            raise ValueError(f"data_prep: {name}={value!r} and settings[{name!r}]="
+                             f"{settings[name]!r} disagree; give it once")
+    config = from_dict(DataConfig, {**(settings or {}), **given, "source": source,
                                     "synthetic_difficulty": synthetic_difficulty,
                                     "synthetic_n": synthetic_n, "seed": seed})
     result = prepare(config)

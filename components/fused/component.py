@@ -33,6 +33,7 @@ def fused(
     samples_per_prompt: int = 8,
     max_new_tokens: int = 4096,
     temperature: float = 1.0,
+    top_p: float = 1.0,
     learning_rate: float = 1e-6,
     lam0: float = 0.5,
     lam_decay_steps: int = 60,
@@ -62,7 +63,8 @@ def fused(
     one step per round) and the last optimizer step's metrics. `round_index`: the job's first
     round in the pipeline, which names the PyTorchJob. `job_settings`: rlsd.launch.
     PyTorchJobSpec fields; `loop_settings`: other rlsd.loop settings by section, e.g.
-    {"train": {"zero_stage": 3}, "rollout": {"top_p": 0.95}}."""
+    {"train": {"zero_stage": 3}, "rollout": {"backend": "vllm"}} (an input above wins over
+    the same setting there; `top_p` is rollout.top_p)."""
 
     from components._shared.loop_settings import check_loop_settings, loop_overrides
     from components._shared.model_pointer import (
@@ -87,7 +89,8 @@ def fused(
     overrides = loop_overrides({
         "rounds": rounds, "save_every": save_every, "prompts_per_round": prompts_per_round,
         "samples_per_prompt": samples_per_prompt, "max_new_tokens": max_new_tokens,
-        "temperature": temperature, "seed": seed, "micro_batch_tokens": micro_batch_tokens,
+        "temperature": temperature, "top_p": top_p, "seed": seed,
+        "micro_batch_tokens": micro_batch_tokens,
         "learning_rate": learning_rate, "steps_per_round": steps_per_round,
         "algorithm": algorithm, "teacher_refresh_rounds": teacher_refresh_rounds,
         "lam0": lam0, "lam_decay_steps": lam_decay_steps, "eps_w": eps_w}, loop_settings)

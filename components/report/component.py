@@ -22,6 +22,17 @@ def report(
     scale_by_std: bool = True,
     responses: int = 6,
     title: str = "",
+    profile: str = "",
+    algorithm: str = "",
+    samples_per_prompt: int = -1,
+    prompts_per_round: int = -1,
+    temperature: float = -1.0,
+    top_p: float = -1.0,
+    max_new_tokens: int = -1,
+    learning_rate: float = -1.0,
+    steps_per_round: int = -1,
+    prompt_template: str = "",
+    settings: dict = None,
 ):
     """Report: one HTML page with the before/after evaluation table (base vs final policy),
     the training curves of every round (reward, accuracy, RLSD weight statistics, clip
@@ -29,7 +40,13 @@ def report(
     round's tables with each token shaded by its RLSD weight w_t. `final_policy` must be a
     checkpoint the update component wrote; the tables are one round's merge outputs (GRPO's
     empty scores table gets a note instead of the view); the evaluations are the evaluate
-    component's `results` folders. `eps_w` and `scale_by_std` must be the run's own."""
+    component's `results` folders. `eps_w` and `scale_by_std` must be the run's own.
+    The run's settings are listed under the title: `profile` (the named training profile,
+    rlsd.profiles), `algorithm`, any other `settings` (name -> value, sorted by name), then
+    the sampling and training values given (G, prompts per round, temperature, top-p, new
+    tokens, learning rate, steps per round), `eps_w` and the prompt template; those left
+    unset (empty, or -1 for a number) are not listed, and with none set there is no such
+    list."""
     from components._shared.model_pointer import KIND_CHECKPOINT, read_pointer
     from rlsd.report import ReportConfig, report_from_checkpoint
 
@@ -39,6 +56,17 @@ def report(
                          "checkpoint the update component wrote: it has no training metrics")
     config = ReportConfig(responses=responses, eps_w=eps_w, scale_by_std=scale_by_std,
                           title=title or None)
+    numbers = {"samples_per_prompt": samples_per_prompt, "prompts_per_round": prompts_per_round,
+               "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
+               "learning_rate": learning_rate, "steps_per_round": steps_per_round}
+    # KFP hands a dict over as a protobuf Struct, whose keys come in no fixed order.
+    listed = {"profile": profile, "algorithm": algorithm, **dict(sorted((settings or {}).items())),
+              **{name: value for name, value in numbers.items() if value >= 0}}
+    listed = {name: value for name, value in listed.items() if value is not None and value != ""}
+    if listed or prompt_template:  # eps_w always has a value: listed only with the others
+        listed["eps_w"] = eps_w
+        if prompt_template:
+            listed["prompt_template"] = prompt_template
     counts = report_from_checkpoint(
         pointer.uri, training_report.path,
         rollouts=rollouts.path if rollouts else None,
@@ -46,10 +74,12 @@ def report(
         scores=scores.path if scores else None,
         eval_before=base_evaluation.path if base_evaluation else None,
         eval_after=final_evaluation.path if final_evaluation else None,
-        round_label=f"round {pointer.round}", config=config)
+        round_label=f"round {pointer.round}", config=config, settings=listed)
     training_report.metadata.update({"policy": pointer.uri, "rounds": pointer.round + 1,
                                      "steps": counts["steps"],
                                      "responses_shown": counts["responses"]})
+    if profile:
+        training_report.metadata["profile"] = profile
     print(f"report: {counts['steps']} optimizer steps over {pointer.round + 1} round(s), "
           f"{counts['responses']} responses shown token by token -> {training_report.path}")
 

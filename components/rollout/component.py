@@ -20,14 +20,16 @@ def rollout(
     samples_per_prompt: int = 8,
     max_new_tokens: int = 4096,
     temperature: float = 1.0,
+    top_p: float = 1.0,
     seed: int = 0,
     settings: dict = None,
 ):
     """Rollout: sample `samples_per_prompt` responses per prompt from the policy (transformers
     generate, or vLLM when installed and a GPU is present). Round `round_index` takes
     `prompts_per_round` consecutive prompts of the table (0: all), wrapping around; shard
-    `shard_index` of `num_shards` takes every num_shards-th of them. `settings`: any other
-    rlsd.rollout.RolloutConfig field (e.g. {"backend": "vllm", "top_p": 0.95})."""
+    `shard_index` of `num_shards` takes every num_shards-th of them. `top_p`: nucleus
+    sampling mass (1.0: off). `settings`: any other rlsd.rollout.RolloutConfig field (e.g.
+    {"backend": "vllm"}); an input above wins over the same field there."""
     import tempfile
     from pathlib import Path
 
@@ -38,8 +40,9 @@ def rollout(
 
     config = from_dict(RolloutConfig, {
         **(settings or {}), "samples_per_prompt": samples_per_prompt,
-        "max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed,
-        "shard_index": shard_index, "num_shards": num_shards, "max_prompts": None})
+        "max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
+        "seed": seed, "shard_index": shard_index, "num_shards": num_shards,
+        "max_prompts": None})
     pointer = read_pointer(policy.path)
     with tempfile.TemporaryDirectory() as tmp:
         window = str(Path(tmp) / "round-prompts.parquet")

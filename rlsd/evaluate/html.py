@@ -49,9 +49,16 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+def _small(value: float, digits: int) -> bool:
+    """Whether ``value`` is non-zero but too small to keep 2 significant figures in ``digits``
+    decimals (a learning rate of 1e-6 would read ``0.0000``)."""
+    return value != 0 and math.isfinite(value) and abs(value) < 10.0 ** (1 - digits)
+
+
 def fmt(value: Any, digits: int = 4) -> str:
-    """Numbers with ``digits`` decimals (whole numbers above 1 as integers); ``-`` for missing
-    or NaN."""
+    """Numbers with ``digits`` decimals (whole numbers above 1 as integers; non-zero values
+    too small for 2 significant figures there in scientific notation: ``1e-06``, ``2.5e-05``);
+    ``-`` for missing or NaN."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -61,15 +68,18 @@ def fmt(value: Any, digits: int = 4) -> str:
                                   and 1 < abs(value) < 1e15):
         return str(int(value))
     if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:.{digits}f}"
+        if math.isnan(value):
+            return "-"
+        return f"{value:.{digits - 1}g}" if _small(value, digits) else f"{value:.{digits}f}"
     return str(value)
 
 
 def fmt_delta(value: float | None, digits: int = 4) -> str:
-    """A signed difference (``+0.0500``); ``-`` when either side is missing."""
+    """A signed difference (``+0.0500``; a tiny one in scientific notation, ``+1e-06``);
+    ``-`` when either side is missing."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return f"{value:+.{digits}f}"
+    return f"{value:+.{digits - 1}g}" if _small(value, digits) else f"{value:+.{digits}f}"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]],

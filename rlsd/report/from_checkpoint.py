@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -53,11 +55,13 @@ def report_from_checkpoint(
     eval_after: str | None = None,
     round_label: str = "last round",
     config: ReportConfig | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> dict[str, int]:
     """Write the training report of the run that ended in ``checkpoint_uri``.
 
     ``rollouts``/``rewards``/``scores``: one round's tables for the token-credit view (all
-    three, or none; an empty scores table, as GRPO's merge writes, gets a note). Returns the
+    three, or none; an empty scores table, as GRPO's merge writes, gets a note);
+    ``settings``: the run's settings to list (:func:`build_training_report`). Returns the
     counts :func:`build_training_report` returns.
     """
     given = [t for t in (rollouts, rewards, scores) if t]
@@ -74,4 +78,4 @@ def report_from_checkpoint(
         tokenizer = fetch_checkpoint_tokenizer(checkpoint_uri, Path(tmp)) if tables else None
         return build_training_report([metrics], tables, tokenizer, output_html,
                                      eval_before=eval_before, eval_after=eval_after,
-                                     config=config)
+                                     config=config, settings=settings)

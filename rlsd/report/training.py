@@ -7,8 +7,9 @@ responses per round (:mod:`rlsd.report.token_credit`), and the before/after eval
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,23 @@ def _token_section(round_tables: Sequence[RoundTables], tokenizer: Any,
     return "\n".join(parts), shown
 
 
+def setting_text(value: Any) -> str:
+    """A run setting as it reads best in a list: whole numbers as integers (KFP hands ``4`` back
+    as ``4.0``), other floats in their shortest form (``0.8``, ``1e-06``: never rounded to
+    ``0.0000``), everything else as text."""
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def _settings_section(settings: Mapping[str, Any] | None) -> str:
+    shown = {k: v for k, v in (settings or {}).items() if v is not None and v != ""}
+    if not shown:
+        return ""
+    rows = [[name, setting_text(value)] for name, value in shown.items()]
+    return "<h2>Run settings</h2>\n" + table(["setting", "value"], rows)
+
+
 def _eval_section(eval_before: str | Path | EvalRun | None,
                   eval_after: str | Path | EvalRun | None) -> str:
     runs = []
@@ -98,6 +116,7 @@ def build_training_report(
     eval_before: str | Path | EvalRun | None = None,
     eval_after: str | Path | EvalRun | None = None,
     config: ReportConfig | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> dict[str, int]:
     """Write the training report to ``output_html`` (a local path or ``s3://`` URI).
 
@@ -111,6 +130,9 @@ def build_training_report(
         eval_before, eval_after: evaluation folders (or loaded runs) of the base and final
             policy: the before/after table.
         config: what to show and the run's ε_w / std scaling (default: the paper's).
+        settings: the settings the run trained with, name -> value, listed in that order
+            under the title (the profile's name, G, temperature, learning rate...); entries
+            that are None or empty are left out.
 
     Returns:
         Counts of what the report holds: ``steps``, ``responses``.
@@ -124,6 +146,7 @@ def build_training_report(
     tokens, responses = _token_section(round_tables, tokenizer, config) if round_tables \
         else ("", 0)
     body = "\n".join(part for part in (
-        f"<h1>{esc(title)}</h1>", _eval_section(eval_before, eval_after), curves, tokens) if part)
+        f"<h1>{esc(title)}</h1>", _settings_section(settings),
+        _eval_section(eval_before, eval_after), curves, tokens) if part)
     storage.write_bytes(page(title, body, TOKEN_STYLE).encode("utf-8"), os.fspath(output_html))
     return {"steps": steps, "responses": responses}
