@@ -32,10 +32,13 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(PY) -m pytest -q
 
-# The whole Kubeflow pipeline on this machine (kfp.local), on the built-in default, in its
-# fused mode: 4 rounds in 2 chained training jobs that keep the policy resident (README).
+# The whole Kubeflow pipeline on this machine (kfp.local), on the built-in default with the
+# settings chosen for it (profile smollm2-arithmetic, rlsd/profiles.py), in its fused mode:
+# 8 rounds in 2 chained training jobs that keep the policy resident; held-out accuracy rises
+# (README: 0.328 -> 0.578 on 64 prompts).
 demo: $(STAMP)
-	$(PY) -m pipeline.run_local --mode fused --rounds 4 --rounds-per-job 2 --root runs/kfp-local
+	$(PY) -m pipeline.run_local --mode fused --rounds 8 --rounds-per-job 4 \
+		--profile smollm2-arithmetic --root runs/kfp-local
 
 # The same pipeline in its staged mode: every stage of every round is its own task (2 rounds).
 demo-staged: $(STAMP)
