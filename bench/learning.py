@@ -83,9 +83,13 @@ def run_seed(algorithms: list[str], seed: int, train: Path, held_out: Path, work
     threads = "1" if args.parallel else str(os.cpu_count() or 1)
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", RLSD_NO_PROGRESS="1",
                OMP_NUM_THREADS=threads)
-    jobs = []
+    jobs, runs = [], []
     for i, algorithm in enumerate(algorithms):
         output = work / f"{algorithm}-seed{seed}"
+        done = reuse(algorithm, seed, output, args)
+        if done is not None:
+            runs.append(done)
+            continue
         shutil.rmtree(output, ignore_errors=True)
         log = work / f"{algorithm}-seed{seed}.log"
         command = loop_command(algorithm, seed, train, held_out, output, args, args.port + i)
@@ -94,24 +98,49 @@ def run_seed(algorithms: list[str], seed: int, train: Path, held_out: Path, work
             command, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)))
         if not args.parallel:
             jobs[-1][-1].wait()
-    runs = []
     for algorithm, output, log, handle, started, process in jobs:
         code = process.wait()
         handle.close()
         if code != 0:
             raise SystemExit(f"{algorithm} seed {seed} failed (exit {code}); see {log}")
         runs.append(collect(algorithm, seed, output, time.perf_counter() - started, args))
-    return runs
+    return sorted(runs, key=lambda r: algorithms.index(r["algorithm"]))
 
 
-def collect(algorithm: str, seed: int, output: Path, seconds: float,
+def run_key(args: argparse.Namespace) -> dict:
+    """What a finished run's record must match to be reused by a later invocation."""
+    return {"profile": PROFILE, "steps": args.steps, "eval_every": args.eval_every,
+            "eval_prompts": args.eval_prompts}
+
+
+def reuse(algorithm: str, seed: int, output: Path, args: argparse.Namespace) -> dict | None:
+    """A run this benchmark finished before with the same settings (its record next to the
+    output folder, or its final checkpoint when the benchmark stopped before reading it):
+    an interrupted benchmark continues instead of starting over. ``--fresh`` reruns all."""
+    if args.fresh:
+        return None
+    record = output.with_suffix(".json")
+    if record.is_file():
+        run = json.loads(record.read_text())
+        if run.get("key") == run_key(args):
+            print(f"   {algorithm} seed {seed}: reusing {record}", flush=True)
+            return run
+    if (output / f"round-{args.steps - 1:04d}" / "manifest.json").is_file():
+        print(f"   {algorithm} seed {seed}: reading its finished job in {output}", flush=True)
+        return collect(algorithm, seed, output, None, args)  # its wall time is unknown
+    return None
+
+
+def collect(algorithm: str, seed: int, output: Path, seconds: float | None,
             args: argparse.Namespace) -> dict:
-    """A finished job's evaluations and step metrics; then its final weights are deleted."""
+    """A finished job's evaluations and step metrics, kept in ``<output>.json``; then its
+    final weights and optimizer state (2.7 GB) are deleted."""
     final = output / f"round-{args.steps - 1:04d}"
-    run = {"algorithm": algorithm, "seed": seed, "seconds": seconds,
+    run = {"algorithm": algorithm, "seed": seed, "seconds": seconds, "key": run_key(args),
            "evaluations": read_jsonl(final / "evaluations.jsonl"),
            "steps": read_jsonl(final / "metrics_history.jsonl")}
-    shutil.rmtree(final, ignore_errors=True)  # 2.7 GB of weights and optimizer state
+    output.with_suffix(".json").write_text(json.dumps(run))
+    shutil.rmtree(final, ignore_errors=True)
     return run
 
 
@@ -244,6 +273,22 @@ def plot(result: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def write_results(runs: list[dict], seeds: list[int], command: str, started: float,
+                  args: argparse.Namespace) -> dict:
+    """``learning.json`` and ``learning.png`` for the seeds finished so far."""
+    result = {
+        "command": command,
+        "model": "SmolLM2-135M-Instruct (built-in default, dequantised Q4_1 GGUF)",
+        "profile": PROFILE, "settings": {k: str(v) for k, v in vars(args).items()},
+        "machine": {"cpus": os.cpu_count()}, "seconds": time.perf_counter() - started,
+        **summarize(runs, seeds, args.steps), "diagnosis": diagnosis(runs), "runs": runs,
+    }
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "learning.json").write_text(json.dumps(result, indent=1))
+    plot(result, args.output / "learning.png")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -257,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", action="store_true",
                         help="run a seed's jobs side by side, one thread each (default: one "
                              "after another on all cores)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="rerun every job (default: reuse the finished jobs of an earlier, "
+                             "interrupted invocation with the same settings under --work)")
     parser.add_argument("--port", type=int, default=29531)
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "bench" / "learning")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -265,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     train, held_out = prepare_data(args.work)
     started = time.perf_counter()
-    runs = []
+    runs: list[dict] = []
+    command = "python bench/learning.py " + " ".join(argv if argv is not None else sys.argv[1:])
     arms = ["grpo", "rlsd"] + (["trl"] if args.trl else [])
     # Seed-major order: every finished seed holds a complete comparison if the run stops.
     for seed in args.seeds:
@@ -278,18 +327,10 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(run)
             print(f"   {run['algorithm']}: held-out accuracy by round: " + ", ".join(
                 f"{s}: {a:.3f}" for s, a in sorted(curve(run).items()))
-                + f" ({run['seconds']:.0f} s)", flush=True)
-    result = {
-        "command": "python bench/learning.py " + " ".join(argv if argv is not None
-                                                           else sys.argv[1:]),
-        "model": "SmolLM2-135M-Instruct (built-in default, dequantised Q4_1 GGUF)",
-        "profile": PROFILE, "settings": {k: str(v) for k, v in vars(args).items()},
-        "machine": {"cpus": os.cpu_count()}, "seconds": time.perf_counter() - started,
-        **summarize(runs, args.seeds, args.steps), "diagnosis": diagnosis(runs), "runs": runs,
-    }
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "learning.json").write_text(json.dumps(result, indent=1))
-    plot(result, args.output / "learning.png")
+                + (f" ({run['seconds']:.0f} s)" if run.get("seconds") else ""), flush=True)
+        # The results so far after every seed: a stopped benchmark still leaves its seeds.
+        result = write_results(runs, args.seeds[:args.seeds.index(seed) + 1], command, started,
+                               args)
     s = result["summary"]
     print(json.dumps({"summary": {k: s[k] for k in (
         "base_accuracy", "grpo_final_mean", "grpo_final_std", "rlsd_final_mean",
