@@ -179,9 +179,11 @@ def add_config_args(parser: argparse.ArgumentParser, *classes: type) -> None:
                                help=f"{docs.get(f.name, '')} (default: {default!r})")
 
 
-def configs_from_args(args: argparse.Namespace, *classes: type) -> tuple[Any, ...]:
-    """Fill each settings class from defaults, ``--config`` YAML, flags and ``--set``."""
-    data: dict[str, Any] = {}
+def configs_from_args(args: argparse.Namespace, *classes: type,
+                      base: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+    """Fill each settings class from defaults, ``base`` (a profile's section,
+    :mod:`rlsd.profiles`), ``--config`` YAML, flags and ``--set``, in that order."""
+    data: dict[str, Any] = dict(base or {})
     if getattr(args, "config", None):
         loaded = yaml.safe_load(Path(args.config).read_text()) or {}
         if not isinstance(loaded, Mapping):
@@ -241,9 +243,11 @@ def sectioned_configs(sections: Mapping[str, type], config_path: str | Path | No
     return out
 
 
-def config_from_args(cls: type[T], args: argparse.Namespace) -> T:
-    """Combine defaults, ``--config`` YAML, per-field flags and ``--set`` overrides."""
-    return configs_from_args(args, cls)[0]
+def config_from_args(cls: type[T], args: argparse.Namespace,
+                     base: Mapping[str, Any] | None = None) -> T:
+    """Combine defaults, ``base`` (a profile's section), ``--config`` YAML, per-field flags
+    and ``--set`` overrides."""
+    return configs_from_args(args, cls, base=base)[0]
 
 
 def to_yaml(cfg: Any) -> str:

@@ -52,3 +52,19 @@ def test_the_arithmetic_profile_prompt_asks_for_only_the_number() -> None:
     template = get_profile("smollm2-arithmetic").section("data")["prompt_template"]
     assert render_template(template, {"question": "What is 3 + 4?"}, "t") == \
         "What is 3 + 4? Reply with only the number."
+
+
+def test_data_prep_takes_the_profile_and_its_flags_win(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "data"
+    done = subprocess.run([sys.executable, "-m", "rlsd.data", "--profile", "smollm2-arithmetic",
+                           "--output", str(out), "--n-eval", "100"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    train, held_out = pq.read_table(out / "train.parquet"), pq.read_table(out / "eval.parquet")
+    assert (train.num_rows, held_out.num_rows) == (684, 100)  # 784 sums; --n-eval wins
+    assert all(p.endswith("? Reply with only the number.") for p in train["prompt"].to_pylist())

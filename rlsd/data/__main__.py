@@ -17,6 +17,7 @@ from rlsd.config import ConfigError, add_config_args, config_from_args
 from rlsd.data.config import DataConfig
 from rlsd.data.errors import DataError
 from rlsd.data.prepare import one_line_summary, prepare, write_outputs
+from rlsd.profiles import PROFILES, get_profile
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,10 +30,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--output", required=True,
                         help="output folder or s3:// prefix")
+    parser.add_argument("--profile", default=None,
+                        help="named settings applied first, its data section "
+                             f"({', '.join(sorted(PROFILES))}; default: the paper's)")
     add_config_args(parser, DataConfig)
     args = parser.parse_args(argv)
     try:
-        config = config_from_args(DataConfig, args)
+        config = config_from_args(DataConfig, args, base=get_profile(args.profile).section("data"))
         result = prepare(config)
         write_outputs(result, args.output)
     except (ConfigError, DataError) as exc:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from rlsd.config import ConfigError
 from rlsd.data.prompt_format import PROMPT_TEMPLATE, check_template
-from rlsd.data.synthetic import MAX_DIFFICULTY
+from rlsd.data.synthetic import MAX_DIFFICULTY, level_capacity
 
 
 def _help(text: str) -> dict[str, str]:
@@ -82,6 +82,17 @@ class DataConfig:
             )
         if self.synthetic_n < 1:
             raise ConfigError(f"setting 'synthetic_n' must be at least 1, got {self.synthetic_n}")
+        if self.source == "synthetic":
+            # Checked here too, so that compile and submit refuse it before any task runs.
+            capacity = level_capacity(self.synthetic_difficulty)
+            if capacity is not None and self.synthetic_n > capacity:
+                raise ConfigError(f"setting 'synthetic_n' is {self.synthetic_n}, but synthetic "
+                                  f"level {self.synthetic_difficulty} has only {capacity} "
+                                  "distinct problems")
+            if self.n_eval is not None and self.n_train is None \
+                    and self.n_eval >= self.synthetic_n:
+                raise ConfigError(f"setting 'n_eval' ({self.n_eval}) leaves no training rows "
+                                  f"of synthetic_n={self.synthetic_n}")
         if self.n_train is not None and self.n_train < 0:
             raise ConfigError(f"setting 'n_train' must be >= 0, got {self.n_train}")
         if self.n_eval is not None and self.n_eval < 0:

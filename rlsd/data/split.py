@@ -19,13 +19,19 @@ def split_sizes(n_valid: int, n_train: int | None, n_eval: int | None,
     """(train rows, eval rows) for ``n_valid`` valid rows.
 
     ``n_eval`` wins over ``eval_fraction``; a positive fraction holds out at least one row
-    when there are two or more. ``n_train=None`` takes every row not held out.
+    when there are two or more. ``n_train=None`` takes every row not held out. Raises
+    :class:`DataError` when the sizes ask for more rows than there are, or when ``n_eval``
+    alone would leave no training rows.
     """
     if n_eval is None:
         n_eval = round(n_valid * eval_fraction)
         if eval_fraction > 0 and n_valid >= 2:
             n_eval = max(n_eval, 1)
         n_eval = min(n_eval, n_valid)
+    elif n_eval > n_valid or (n_train is None and n_eval == n_valid and n_valid):
+        # Never a silent empty train split: training on it fails much later, far from here.
+        raise DataError(f"n_eval={n_eval} leaves no training rows: only {n_valid} valid rows; "
+                        "lower n_eval (or give n_train=0 for an evaluation-only set)")
     train = n_valid - n_eval if n_train is None else n_train
     if n_eval + train > n_valid:
         raise DataError(

@@ -35,6 +35,12 @@ MAX_DIFFICULTY = max(LEVELS)
 _CAPACITY = {1: 10 * 10, 2: 28 * 28, 3: 90 * 90 + 90 * 91 // 2, 4: 2 * 8 * 90}
 
 SOURCE = "synthetic:arithmetic"
+
+
+def level_capacity(difficulty: int) -> int | None:
+    """How many distinct problems level ``difficulty`` has (None: more than anyone asks)."""
+    return _CAPACITY.get(difficulty)
+
 VERIFIER = "numeric"
 
 # An expression is an int leaf or (op, left, right).
@@ -112,7 +118,7 @@ def generate_arithmetic(n: int, difficulty: int = 1, seed: int = 0) -> list[dict
         raise DataError(f"synthetic difficulty must be in 1..{MAX_DIFFICULTY}, got {difficulty}")
     if n < 1:
         raise DataError(f"synthetic size must be at least 1, got {n}")
-    capacity = _CAPACITY.get(difficulty)
+    capacity = level_capacity(difficulty)
     if capacity is not None and n > capacity:
         raise DataError(
             f"synthetic difficulty {difficulty} ({LEVELS[difficulty]}) has only {capacity} "

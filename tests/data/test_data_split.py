@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rlsd.config import ConfigError
 from rlsd.data import DataConfig, DataError, FieldMapping, prepare, source_from_rows
 from rlsd.data.split import split_indices, split_sizes
 
@@ -16,6 +17,7 @@ from rlsd.data.split import split_indices, split_sizes
     (1, None, None, 0.1, (1, 0)),      # ... unless there is only one
     (10, None, None, 0.0, (10, 0)),
     (10, 0, None, 1.0, (0, 10)),       # an eval-only set
+    (10, 0, 10, 0.2, (0, 10)),         # ... asked for with n_train=0
 ])
 def test_split_sizes(n_valid, n_train, n_eval, fraction, expected):
     assert split_sizes(n_valid, n_train, n_eval, fraction) == expected
@@ -24,6 +26,19 @@ def test_split_sizes(n_valid, n_train, n_eval, fraction, expected):
 def test_asking_for_more_rows_than_valid_is_one_error():
     with pytest.raises(DataError, match="asked for n_train=90 and n_eval=20 but only 100 valid rows"):
         split_sizes(100, 90, 20, 0.2)
+
+
+@pytest.mark.parametrize("n_eval", [784, 800])
+def test_an_n_eval_that_leaves_no_training_rows_is_one_error(n_eval):
+    with pytest.raises(DataError, match=f"n_eval={n_eval} leaves no training rows: only 784"):
+        split_sizes(784, None, n_eval, 0.2)
+
+
+def test_synthetic_sizes_beyond_the_level_are_refused_by_validate():
+    with pytest.raises(ConfigError, match="synthetic level 2 has only 784 distinct problems"):
+        DataConfig(synthetic_difficulty=2, synthetic_n=785).validate()
+    with pytest.raises(ConfigError, match="'n_eval' .100. leaves no training rows"):
+        DataConfig(synthetic_n=100, n_eval=100).validate()
 
 
 def test_split_is_seeded_disjoint_and_independent_of_row_order():
