@@ -79,9 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args)
+        settings.validate()  # one line for a bad combination, before the settings dump
         if os.environ.get("RANK", "0") == "0":
             print(f"loop: profile {args.profile or 'paper'}; settings "
                   + json.dumps(dataclasses.asdict(settings), sort_keys=True), flush=True)
+            data = get_profile(args.profile).section("data")
+            if data:  # the loop trains on --prompts as given: data prep applies this section
+                print(f"loop: note: profile {args.profile} also sets data prep's {data}; "
+                      f"prepare --prompts with python -m rlsd.data --profile {args.profile}",
+                      flush=True)
+            if settings.loop.eval_every and not args.eval_prompts:
+                print("loop: warning: loop.eval_every is set but no --eval-prompts were "
+                      "given; nothing is evaluated", flush=True)
         record = run_loop(args.policy, args.prompts, args.output, settings, args.eval_prompts)
     except (ConfigError, LoopError, RolloutError, PromptError, RoundDataError, ModelError,
             StorageError, VerifyError, FileNotFoundError) as exc:
