@@ -196,10 +196,16 @@ def diagnosis(runs: list[dict]) -> dict:
     out = {}
     for algorithm in sorted({r["algorithm"] for r in runs} - {"trl"}):
         mine = [r for r in runs if r["algorithm"] == algorithm]
-        n = min(len(r["steps"]) for r in mine)
-        third = max(1, n // 3)
-        for part, sl in (("first_third", slice(0, third)), ("last_third", slice(n - third, n))):
-            steps = [s for r in mine for s in r["steps"][sl]]
+        # A round whose groups all had equal rewards has no update and so no step record.
+        skipped = [r["key"]["steps"] - len(r["steps"]) for r in mine if r.get("key")]
+        out[algorithm] = {"rounds_without_update_mean": avg(skipped)}
+        for part in ("first_third", "last_third"):
+            steps = []
+            for r in mine:  # each run's own first / last third of its rounds
+                total = r["key"]["steps"] if r.get("key") else len(r["steps"])
+                third = max(1, total // 3)
+                window = range(third) if part == "first_third" else range(total - third, total)
+                steps += [s for s in r["steps"] if s["round"] in window]
             entry = {k: avg([s.get(k) for s in steps]) for k in (
                 "reward_mean", "zero_advantage_group_fraction", "lambda", "rlsd_weight_mean",
                 "rlsd_weight_clip_low", "rlsd_weight_clip_high", "abs_token_advantage",
@@ -211,8 +217,7 @@ def diagnosis(runs: list[dict]) -> dict:
 def summarize(runs: list[dict], seeds: list[int], steps: int) -> dict:
     by = {a: [r for r in runs if r["algorithm"] == a] for a in ("grpo", "rlsd", "trl")}
     means = {a: mean_curve(rs) for a, rs in by.items() if rs}
-    base = statistics.fmean(r["evaluations"][0]["accuracy"] for r in runs
-                            if r["algorithm"] != "trl")
+    base = statistics.fmean(curve(r)[0] for r in runs if r["algorithm"] != "trl")
 
     def finals(algorithm):
         return [curve(r)[max(curve(r))] for r in by[algorithm]]
