@@ -96,15 +96,20 @@ def run_seed(algorithms: list[str], seed: int, train: Path, held_out: Path, work
         handle = log.open("w")
         jobs.append((algorithm, output, log, handle, time.perf_counter(), subprocess.Popen(
             command, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)))
-        if not args.parallel:
-            jobs[-1][-1].wait()
-    for algorithm, output, log, handle, started, process in jobs:
-        code = process.wait()
-        handle.close()
-        if code != 0:
-            raise SystemExit(f"{algorithm} seed {seed} failed (exit {code}); see {log}")
-        runs.append(collect(algorithm, seed, output, time.perf_counter() - started, args))
+        if not args.parallel:  # stop at the first failure; keep each record as it finishes
+            runs.append(finish(*jobs.pop(), seed, args))
+    runs += [finish(*job, seed, args) for job in jobs]
     return sorted(runs, key=lambda r: algorithms.index(r["algorithm"]))
+
+
+def finish(algorithm: str, output: Path, log: Path, handle, started: float,
+           process: subprocess.Popen, seed: int, args: argparse.Namespace) -> dict:
+    """Wait for one job; its record, or SystemExit naming its log when it failed."""
+    code = process.wait()
+    handle.close()
+    if code != 0:
+        raise SystemExit(f"{algorithm} seed {seed} failed (exit {code}); see {log}")
+    return collect(algorithm, seed, output, time.perf_counter() - started, args)
 
 
 def run_key(args: argparse.Namespace) -> dict:
