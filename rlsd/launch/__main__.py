@@ -1,4 +1,5 @@
-"""``python -m rlsd.launch``: run ``python -m rlsd.train`` locally or as a PyTorchJob.
+"""``python -m rlsd.launch``: run ``python -m rlsd.train`` locally, as a PyTorchJob or as a
+Kubeflow Trainer v2 TrainJob.
 
 Everything after ``--`` goes to the trainer. Examples::
 
@@ -9,7 +10,11 @@ Everything after ``--`` goes to the trainer. Examples::
     python -m rlsd.launch --mode pytorchjob --render --image REGISTRY/rlsd-trainer:TAG \\
         --nodes 2 --gpus-per-node 8 --kfp-run-id RUN --round-index 0 -- --policy s3://...
 
-    # submit, relay the master's log, wait, delete
+    # the same as a TrainJob on the stock torch-distributed runtime
+    python -m rlsd.launch --mode trainjob --render --image REGISTRY/rlsd-trainer:TAG \\
+        --nodes 2 --gpus-per-node 8 --kfp-run-id RUN --round-index 0 -- --policy s3://...
+
+    # submit, relay the lead pod's log, wait, delete
     python -m rlsd.launch --mode pytorchjob --config launch.yaml -- --policy s3://...
 
 Exit codes: 0 success, 1 the training failed or timed out, 2 invalid settings.
@@ -24,9 +29,8 @@ import sys
 import yaml
 
 from rlsd.config import ConfigError, add_config_args, configs_from_args
-from rlsd.launch.entry import MODES, launch_training
+from rlsd.launch.entry import MODES, build_job, launch_training
 from rlsd.launch.errors import LaunchError
-from rlsd.launch.pytorchjob import build_pytorchjob
 from rlsd.launch.spec import PyTorchJobSpec
 
 
@@ -35,15 +39,16 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=MODES, default="local", help="launcher (default local)")
     parser.add_argument("--render", action="store_true",
-                        help="print the PyTorchJob YAML and exit (no cluster needed)")
+                        help="print the PyTorchJob/TrainJob YAML of --mode and exit (no "
+                        "cluster needed)")
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
                         help="stop (and delete the job) after S seconds")
     parser.add_argument("--poll-interval", type=float, default=10.0, metavar="S",
                         help="seconds between job status polls (default 10)")
     parser.add_argument("--keep-on-failure", action="store_true",
-                        help="keep a failed PyTorchJob for debugging")
+                        help="keep a failed job for debugging")
     parser.add_argument("--crd", metavar="PATH",
-                        help="PyTorchJob CRD YAML: validate the body before submitting")
+                        help="the mode's CRD YAML: validate the body before submitting")
     parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: in-cluster, "
                         "else $KUBECONFIG or ~/.kube/config)")
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
@@ -62,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         (spec,) = configs_from_args(args, PyTorchJobSpec)
         if args.render:
             spec = dataclasses.replace(spec, args=[*spec.args, *train_args])
-            sys.stdout.write(yaml.safe_dump(build_pytorchjob(spec), sort_keys=False))
+            mode = "pytorchjob" if args.mode == "local" else args.mode
+            sys.stdout.write(yaml.safe_dump(build_job(mode, spec), sort_keys=False))
             return 0
         result = launch_training(args.mode, train_args, spec, timeout_s=args.timeout,
                                  poll_interval_s=args.poll_interval,

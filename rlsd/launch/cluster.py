@@ -1,12 +1,15 @@
-"""Running a PyTorchJob to completion through the Kubernetes API (``CustomObjectsApi``).
+"""Running a training job to completion through the Kubernetes API (``CustomObjectsApi``).
 
-:meth:`PyTorchJobLauncher.run` creates the job, relays the master pod's log to stdout while
-polling ``status.conditions``, and always cleans up: the job is deleted when it succeeds,
-when it times out (a running job would hold its GPUs), and when it fails unless
-``keep_on_failure`` (its finished pods then stay for ``kubectl logs``; ``cleanPodPolicy:
-Running`` already stopped the rest). A failure raises one :class:`PyTorchJobFailed` carrying
-the Failed condition's reason and message, the master container's fate (``OOMKilled, exit
-code 137``) and the last log lines.
+:class:`ClusterJobLauncher` runs either kind of job (:class:`rlsd.launch.job_kind.JobKind`):
+:class:`PyTorchJobLauncher` a Training Operator PyTorchJob, :class:`TrainJobLauncher` a
+Kubeflow Trainer v2 TrainJob. :meth:`ClusterJobLauncher.run` creates the job, relays the lead
+pod's log (master / node 0) to stdout while polling ``status.conditions``, and always cleans
+up: the job is deleted when it succeeds, when it times out (a running job would hold its
+GPUs), and when it fails unless ``keep_on_failure`` (its finished pods then stay for
+``kubectl logs``). A failure raises one :class:`~rlsd.launch.errors.ClusterJobFailed`
+carrying the Failed condition's reason and message, the lead container's fate (``OOMKilled,
+exit code 137``), every other pod that failed (a killed node names itself) and the last log
+lines.
 """
 
 from __future__ import annotations
@@ -22,17 +25,19 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from rlsd.launch.crd_schema import PyTorchJobValidator
+from rlsd.launch.crd_schema import CRDValidator
 from rlsd.launch.errors import (
+    ClusterJobFailed,
+    ClusterJobRejected,
     LaunchTimeout,
-    PyTorchJobFailed,
-    PyTorchJobRejected,
     PyTorchJobSpecError,
 )
-from rlsd.launch.job_status import FAILED, JobState, job_state, pod_problem
+from rlsd.launch.job_kind import JobKind
+from rlsd.launch.job_status import FAILED, JobState, pod_problem
 from rlsd.launch.output import LineRelay
-from rlsd.launch.pod_logs import MasterLogFollower, find_master_pod
-from rlsd.launch.pytorchjob import GROUP, PLURAL, VERSION
+from rlsd.launch.pod_logs import LeadLogFollower, find_lead_pod, list_job_pods
+from rlsd.launch.pytorchjob import PYTORCHJOB
+from rlsd.launch.trainjob import TRAINJOB
 
 _TRANSIENT_STATUS = (429, 500, 502, 503, 504)
 
@@ -57,19 +62,18 @@ def _api_message(exc: ApiException) -> tuple[str, str]:
         return str(exc.reason), str(exc.body or "")
 
 
-def _hint(status: int, namespace: str) -> str:
+def _hint(status: int, namespace: str, kind: JobKind) -> str:
     if status == 403:
         return ("hint: the service account needs the Role in manifests/ (create/get/list/"
-                f"watch/delete pytorchjobs, get pytorchjobs/status, pods, pods/log) in "
+                f"watch/delete {kind.plural}, get {kind.plural}/status, pods, pods/log) in "
                 f"namespace {namespace}")
     if status == 404:
-        return ("hint: is the Kubeflow Training Operator (PyTorchJob CRD, kubeflow.org/v1) "
-                f"installed, and does namespace {namespace} exist?")
+        return f"hint: is {kind.operator} installed, and does namespace {namespace} exist?"
     return ""
 
 
-class PyTorchJobLauncher:
-    """Create, watch, relay and delete PyTorchJobs.
+class ClusterJobLauncher:
+    """Create, watch, relay and delete training jobs of one :class:`JobKind`.
 
     ``api_client``: a configured ``kubernetes.client.ApiClient`` (see
     :func:`rlsd.launch.kube_client.load_api_client`). ``validator``: when given, bodies are
@@ -77,12 +81,17 @@ class PyTorchJobLauncher:
     need not wait real poll intervals.
     """
 
+    kind: JobKind = PYTORCHJOB
+
     def __init__(self, api_client: client.ApiClient, *, poll_interval_s: float = 10.0,
                  timeout_s: float | None = None, keep_on_failure: bool = False,
                  stream_logs: bool = True, replace_existing: bool = True,
-                 validator: PyTorchJobValidator | None = None, sink: TextIO | None = None,
+                 validator: CRDValidator | None = None, sink: TextIO | None = None,
                  log_retry_interval_s: float = 2.0, delete_wait_s: float = 120.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 kind: JobKind | None = None) -> None:
+        if kind is not None:
+            self.kind = kind
         if poll_interval_s <= 0:
             raise PyTorchJobSpecError(f"poll_interval_s must be > 0, got {poll_interval_s}")
         if timeout_s is not None and timeout_s <= 0:
@@ -101,7 +110,7 @@ class PyTorchJobLauncher:
         """POST the job (strict field validation: an unknown field is an error, not dropped).
 
         A job of the same name left by an earlier attempt (a KFP retry) is deleted first when
-        ``replace_existing``; otherwise that is a :class:`PyTorchJobRejected` (409).
+        ``replace_existing``; otherwise that is a :class:`ClusterJobRejected` (409).
         """
         name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
         if self.validator is not None:
@@ -119,19 +128,22 @@ class PyTorchJobLauncher:
             raise self._rejected("create", name, namespace, exc) from exc
 
     def _post(self, body: Mapping[str, Any], namespace: str) -> dict[str, Any]:
+        k = self.kind
         return self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, body, field_validation="Strict")
+            k.group, k.version, namespace, k.plural, body, field_validation="Strict")
 
     def get_status(self, name: str, namespace: str) -> dict[str, Any]:
         """The job object from its ``status`` subresource."""
-        return self.custom.get_namespaced_custom_object_status(GROUP, VERSION, namespace,
-                                                               PLURAL, name)
+        k = self.kind
+        return self.custom.get_namespaced_custom_object_status(k.group, k.version, namespace,
+                                                               k.plural, name)
 
     def delete(self, name: str, namespace: str) -> bool:
         """Delete the job and (foreground) its pods; False when it was already gone."""
         try:
+            k = self.kind
             self.custom.delete_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name,
+                k.group, k.version, namespace, k.plural, name,
                 body=client.V1DeleteOptions(propagation_policy="Foreground"))
         except ApiException as exc:
             if exc.status == 404:
@@ -144,20 +156,21 @@ class PyTorchJobLauncher:
         deadline = time.monotonic() + self.delete_wait_s
         while time.monotonic() < deadline:
             try:
-                self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+                self.custom.get_namespaced_custom_object(self.kind.group, self.kind.version,
+                                                         namespace, self.kind.plural, name)
             except ApiException as exc:
                 if exc.status == 404:
                     return
                 raise self._rejected("get", name, namespace, exc) from exc
             self._sleep(min(self.poll_interval_s, 1.0))
-        raise LaunchTimeout(f"PyTorchJob {namespace}/{name} still exists {self.delete_wait_s:.0f}"
+        raise LaunchTimeout(f"{self.kind.kind} {namespace}/{name} still exists {self.delete_wait_s:.0f}"
                             " s after it was deleted (finalizers?)")
 
     def _rejected(self, action: str, name: str, namespace: str,
-                  exc: ApiException) -> PyTorchJobRejected:
+                  exc: ApiException) -> ClusterJobRejected:
         reason, message = _api_message(exc)
-        return PyTorchJobRejected(action, name, int(exc.status or 0), reason, message,
-                                  _hint(int(exc.status or 0), namespace))
+        return self.kind.rejected(action, name, int(exc.status or 0), reason, message,
+                                  _hint(int(exc.status or 0), namespace, self.kind))
 
     # -- waiting ----------------------------------------------------------------------------
 
@@ -166,7 +179,7 @@ class PyTorchJobLauncher:
         """Poll until the job is Succeeded or Failed; returns that state.
 
         Raises :class:`LaunchTimeout` after ``timeout_s`` (from ``started``), and
-        :class:`PyTorchJobFailed` when the job disappears. Up to 5 transient API errors in a
+        :class:`ClusterJobFailed` when the job disappears. Up to 5 transient API errors in a
         row (5xx, 429, dropped connections) are retried; a long training outlives brief API
         server hiccups.
         """
@@ -176,11 +189,11 @@ class PyTorchJobLauncher:
         state = JobState("Pending")
         while True:
             try:
-                state = job_state(self.get_status(name, namespace))
+                state = self.kind.state(self.get_status(name, namespace))
                 errors = 0
             except ApiException as exc:
                 if exc.status == 404:
-                    raise PyTorchJobFailed(name, namespace, "NotFound",
+                    raise self.kind.failed(name, namespace, "NotFound",
                                            "the job was deleted while it ran") from exc
                 if exc.status not in _TRANSIENT_STATUS or errors >= 5:
                     raise self._rejected("read", name, namespace, exc) from exc
@@ -193,7 +206,7 @@ class PyTorchJobLauncher:
                 return state
             elapsed = time.monotonic() - start
             if timeout_s is not None and elapsed >= timeout_s:
-                raise LaunchTimeout(f"PyTorchJob {namespace}/{name} did not finish within "
+                raise LaunchTimeout(f"{self.kind.kind} {namespace}/{name} did not finish within "
                                     f"{timeout_s:g} s (last state: {state.phase}"
                                     f"{': ' + state.reason if state.reason else ''})")
             wait = self.poll_interval_s
@@ -201,40 +214,58 @@ class PyTorchJobLauncher:
                 wait = min(wait, max(timeout_s - elapsed, 0.0))
             self._sleep(wait)
 
-    def master_problem(self, name: str, namespace: str) -> str:
-        """What went wrong with the master pod (``""`` if nothing or unreadable)."""
+    def lead_problem(self, name: str, namespace: str) -> str:
+        """What went wrong with the lead pod (``""`` if nothing or unreadable)."""
         try:
-            pod = find_master_pod(self.core, name, namespace)
+            pod = find_lead_pod(self.core, name, namespace, self.kind)
         except (ApiException, Urllib3Error, OSError):
             return ""
-        return pod_problem(pod) if pod else ""
+        return pod_problem(pod, self.kind.container) if pod else ""
+
+    def other_problems(self, name: str, namespace: str) -> list[str]:
+        """One line per other pod of the job that went wrong: ``node 1 (pod <name>): ...``."""
+        try:
+            pods = list_job_pods(self.core, name, namespace, self.kind)
+            lead = find_lead_pod(self.core, name, namespace, self.kind)
+        except (ApiException, Urllib3Error, OSError):
+            return []
+        lead_name = (lead or {}).get("metadata", {}).get("name")
+        lines = []
+        for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+            if pod["metadata"]["name"] == lead_name:
+                continue
+            problem = pod_problem(pod, self.kind.container)
+            if problem:
+                lines.append(f"{self.kind.pod_role(pod)} (pod {pod['metadata']['name']}): "
+                             f"{problem}")
+        return lines
 
     # -- the whole run ----------------------------------------------------------------------
 
     def run(self, body: Mapping[str, Any]) -> JobOutcome:
-        """Create the job, relay its master log, wait for the end, clean up; see module docs."""
+        """Create the job, relay its lead pod's log, wait for the end, clean up; see module docs."""
         name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
         relay = LineRelay(self.sink)
         started = time.monotonic()
         self.create(body)
-        follower = MasterLogFollower(self.core, name, namespace, relay,
-                                     retry_interval_s=self.log_retry_interval_s)
+        follower = LeadLogFollower(self.core, name, namespace, relay,
+                                   retry_interval_s=self.log_retry_interval_s, kind=self.kind)
         if self.stream_logs:
             follower.start()
         try:
             state = self.wait(name, namespace, started=started)
         except LaunchTimeout as exc:
-            problem = self.master_problem(name, namespace)
+            problem = self.lead_problem(name, namespace)
             follower.stop()
             self.delete(name, namespace)
             text = str(exc)
             if problem:
-                text += f"\nmaster pod: {problem}"
+                text += f"\n{self.kind.failed.lead}: {problem}"
             raise LaunchTimeout(text + "\nthe job was deleted", relay.tail) from None
-        except PyTorchJobFailed as exc:
-            # Deleted from outside while it ran: the reason, with the master's last lines.
+        except ClusterJobFailed as exc:
+            # Deleted from outside while it ran: the reason, with the lead pod's last lines.
             follower.stop()
-            raise PyTorchJobFailed(name, namespace, exc.reason, exc.message, exc.pod_problem,
+            raise self.kind.failed(name, namespace, exc.reason, exc.message, exc.pod_problem,
                                    relay.tail) from None
         except BaseException:
             # Interrupted or the API failed: do not leave a job holding GPUs behind.
@@ -243,16 +274,29 @@ class PyTorchJobLauncher:
             raise
         follower.drain(timeout_s=max(self.log_retry_interval_s * 2, 10.0))
         if state.phase == FAILED:
-            problem = self.master_problem(name, namespace)
+            problem = self.lead_problem(name, namespace)
+            others = self.other_problems(name, namespace)
             kept = self.keep_on_failure
             if not kept:
                 self.delete(name, namespace)
-            raise PyTorchJobFailed(name, namespace, state.reason, state.message, problem,
-                                   relay.tail, kept=kept)
+            raise self.kind.failed(name, namespace, state.reason, state.message, problem,
+                                   relay.tail, kept=kept, other_pods=others)
         self.delete(name, namespace)
         return JobOutcome(name, namespace, state, time.monotonic() - started, relay.tail)
 
     def _delete_quietly(self, name: str, namespace: str) -> None:
         # The original error matters more; the job's TTL is the backstop.
-        with contextlib.suppress(PyTorchJobRejected, ApiException, Urllib3Error, OSError):
+        with contextlib.suppress(ClusterJobRejected, ApiException, Urllib3Error, OSError):
             self.delete(name, namespace)
+
+
+class PyTorchJobLauncher(ClusterJobLauncher):
+    """Runs Kubeflow Training Operator PyTorchJobs (``kubeflow.org/v1``)."""
+
+    kind = PYTORCHJOB
+
+
+class TrainJobLauncher(ClusterJobLauncher):
+    """Runs Kubeflow Trainer v2 TrainJobs (``trainer.kubeflow.org/v1alpha1``)."""
+
+    kind = TRAINJOB

@@ -1,4 +1,4 @@
-"""Validate a PyTorchJob body the way the API server and the Training Operator would.
+"""Validate a job body the way the API server and the operator would (PyTorchJob, TrainJob).
 
 Two layers, checked before anything reaches a cluster (and by the tests' fake API server):
 
@@ -17,8 +17,10 @@ Two layers, checked before anything reaches a cluster (and by the tests' fake AP
    - ``x-kubernetes-preserve-unknown-fields: true`` -> unknown fields allowed there; everywhere
      else an unknown field is an error (``strict``, what ``fieldValidation=Strict`` does; the
      server's default would silently drop it, which hides typos such as ``nprocPerNodes``);
-   - ``x-kubernetes-validations`` (CEL) are not evaluated: this CRD's only rule
-     (``schedulingPolicy.queue`` immutable) applies to updates, not to creation;
+   - ``x-kubernetes-validations`` (CEL) are not evaluated by the schema; the PyTorchJob CRD's
+     only rule (``schedulingPolicy.queue`` immutable) applies to updates, and the TrainJob
+     CRD's rules that apply at creation (name format and length, ``managedBy`` values) are
+     checked by :func:`trainjob_admission_problems`;
    - the root ``metadata`` (``type: object`` in the CRD; the server validates ObjectMeta
      itself) gets a small ObjectMeta schema.
 
@@ -27,6 +29,10 @@ Two layers, checked before anything reaches a cluster (and by the tests' fake AP
    replica; every replica has a container named ``pytorch`` with an image. Plus one runtime
    rule the webhook does not check: every pod/Service name ``<job>-worker-<i>`` fits in 63
    characters, or the operator fails to create the Service and the job never starts.
+   For a TrainJob (:func:`trainjob_admission_problems`): the CRD's CEL rules at creation and
+   what Kubeflow Trainer v2.3's webhook and torch plugin refuse: the runtime reference's kind,
+   reserved ``PET_*`` variables in ``trainer.env``, and (given the runtime object) patches of
+   replicated jobs or containers the runtime does not have.
 """
 
 from __future__ import annotations
@@ -40,7 +46,13 @@ from typing import Any
 import jsonschema
 import yaml
 
-from rlsd.launch.errors import PyTorchJobInvalid, PyTorchJobSpecError
+from rlsd.launch import trainjob
+from rlsd.launch.errors import (
+    ClusterJobInvalid,
+    PyTorchJobInvalid,
+    PyTorchJobSpecError,
+    TrainJobInvalid,
+)
 from rlsd.launch.naming import DNS1035_MAX, is_dns1035_label, pod_name
 from rlsd.launch.pytorchjob import API_VERSION, CONTAINER_NAME, KIND
 
@@ -170,17 +182,27 @@ def _format_path(parts: Any) -> str:
     return text
 
 
-class PyTorchJobValidator:
-    """Checks PyTorchJob bodies against a CRD schema and the operator's admission rules."""
+class CRDValidator:
+    """Checks job bodies against a CRD schema and the operator's admission rules.
+
+    Subclasses name the CRD version they read and the admission rules (:meth:`admission`).
+    """
+
+    version = "v1"
+    invalid: type[ClusterJobInvalid] = ClusterJobInvalid
 
     def __init__(self, openapi_schema: Mapping[str, Any]) -> None:
         self.openapi_schema = openapi_schema
         self._validator = _K8sValidator(to_json_schema(openapi_schema, strict=True))
 
     @classmethod
-    def from_crd_file(cls, path: str | Path, version: str = "v1") -> PyTorchJobValidator:
+    def from_crd_file(cls, path: str | Path, version: str | None = None) -> CRDValidator:
         """Build from a CRD YAML such as ``pytorchjobs.kubeflow.org.crd.yaml``."""
-        return cls(load_crd_schema(path, version))
+        return cls(load_crd_schema(path, version or cls.version))
+
+    def admission(self, body: Mapping[str, Any]) -> list[str]:
+        """What the operator's admission webhook would refuse (none by default)."""
+        return []
 
     def schema_issues(self, body: Mapping[str, Any]) -> list[SchemaIssue]:
         """Every violation of the CRD schema (unknown fields flagged as such)."""
@@ -199,14 +221,45 @@ class PyTorchJobValidator:
 
     def problems(self, body: Mapping[str, Any]) -> list[str]:
         """Schema violations then admission-rule violations, as readable lines."""
-        return [str(issue) for issue in self.schema_issues(body)] + admission_problems(body)
+        return [str(issue) for issue in self.schema_issues(body)] + self.admission(body)
 
     def check(self, body: Mapping[str, Any]) -> None:
-        """Raise :class:`PyTorchJobInvalid` listing every problem of ``body``."""
+        """Raise the kind's :class:`ClusterJobInvalid` listing every problem of ``body``."""
         problems = self.problems(body)
         if problems:
             name = body.get("metadata", {}).get("name", "") if isinstance(body, Mapping) else ""
-            raise PyTorchJobInvalid(str(name), problems)
+            raise self.invalid(str(name), problems)
+
+
+class PyTorchJobValidator(CRDValidator):
+    """PyTorchJob bodies: the CRD schema and the Training Operator v1.9 webhook's rules."""
+
+    version = "v1"
+    invalid = PyTorchJobInvalid
+
+    def admission(self, body: Mapping[str, Any]) -> list[str]:
+        """:func:`admission_problems`."""
+        return admission_problems(body)
+
+
+class TrainJobValidator(CRDValidator):
+    """TrainJob bodies: the v1alpha1 CRD schema and Trainer's creation rules.
+
+    ``runtime``: the ClusterTrainingRuntime/TrainingRuntime object the jobs name, when known;
+    patches are then checked against its replicated jobs and containers.
+    """
+
+    version = "v1alpha1"
+    invalid = TrainJobInvalid
+
+    def __init__(self, openapi_schema: Mapping[str, Any],
+                 runtime: Mapping[str, Any] | None = None) -> None:
+        super().__init__(openapi_schema)
+        self.runtime = runtime
+
+    def admission(self, body: Mapping[str, Any]) -> list[str]:
+        """:func:`trainjob_admission_problems`."""
+        return trainjob_admission_problems(body, self.runtime)
 
 
 def admission_problems(body: Mapping[str, Any]) -> list[str]:
@@ -249,4 +302,65 @@ def admission_problems(body: Mapping[str, Any]) -> list[str]:
                 problems.append(
                     f"metadata.name: pod/Service name {longest!r} would be {len(longest)} > "
                     f"{DNS1035_MAX} characters; shorten the job name")
+    return problems
+
+
+def _runtime_containers(runtime: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Replicated job name -> its pod template's container names, in a runtime object."""
+    jobs = (((runtime.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "replicatedJobs") or []
+    out: dict[str, set[str]] = {}
+    for job in jobs:
+        pod = ((((job.get("template") or {}).get("spec") or {}).get("template") or {})
+               .get("spec") or {})
+        out[str(job.get("name"))] = {str(c.get("name")) for c in pod.get("containers") or []}
+    return out
+
+
+def trainjob_admission_problems(body: Mapping[str, Any],
+                                runtime: Mapping[str, Any] | None = None) -> list[str]:
+    """What the TrainJob CRD's CEL rules and Kubeflow Trainer v2.3's webhook would refuse at
+    creation; with ``runtime``, also patches that name a replicated job or container the
+    runtime lacks (the controller would fail to apply them)."""
+    problems: list[str] = []
+    if body.get("apiVersion") != trainjob.API_VERSION or body.get("kind") != trainjob.KIND:
+        problems.append(f"apiVersion/kind must be {trainjob.API_VERSION} {trainjob.KIND}, got "
+                        f"{body.get('apiVersion')!r}/{body.get('kind')!r}")
+    name = body.get("metadata", {}).get("name", "")
+    if not isinstance(name, str) or not is_dns1035_label(name):
+        problems.append(f"metadata.name: {name!r} must match RFC 1035 DNS label format and be "
+                        "no more than 63 characters")
+    spec = body.get("spec") or {}
+    managed = spec.get("managedBy")
+    if managed is not None and managed not in ("trainer.kubeflow.org/trainjob-controller",
+                                               "kueue.x-k8s.io/multikueue"):
+        problems.append(f"spec.managedBy: {managed!r} is not a TrainJob manager")
+    ref = spec.get("runtimeRef") or {}
+    if ref.get("apiGroup", trainjob.GROUP) != trainjob.GROUP or ref.get(
+            "kind", "ClusterTrainingRuntime") not in ("ClusterTrainingRuntime", "TrainingRuntime"):
+        problems.append(f"spec.runtimeRef: {ref.get('apiGroup')}/{ref.get('kind')} is not a "
+                        "trainer.kubeflow.org training runtime kind")
+    env = [e.get("name") for e in (spec.get("trainer") or {}).get("env") or []
+           if isinstance(e, Mapping)]
+    reserved = sorted(set(env) & set(trainjob.RESERVED_ENV))
+    if reserved:
+        problems.append(f"spec.trainer.env: {reserved} are reserved for the torch runtime")
+    if runtime is not None:
+        containers = _runtime_containers(runtime)
+        runtime_name = (runtime.get("metadata") or {}).get("name")
+        for i, patch in enumerate(spec.get("runtimePatches") or []):
+            jobs = (((patch.get("trainingRuntimeSpec") or {}).get("template") or {})
+                    .get("spec") or {}).get("replicatedJobs") or []
+            for job in jobs:
+                where = f"spec.runtimePatches[{i}].replicatedJobs[{job.get('name')}]"
+                if job.get("name") not in containers:
+                    problems.append(f"{where}: runtime {runtime_name} has no replicated job "
+                                    f"{job.get('name')!r} (it has {sorted(containers)})")
+                    continue
+                pod = ((((job.get("template") or {}).get("spec") or {}).get("template") or {})
+                       .get("spec") or {})
+                for c in pod.get("containers") or []:
+                    if c.get("name") not in containers[job["name"]]:
+                        problems.append(f"{where}: runtime {runtime_name} has no container "
+                                        f"{c.get('name')!r} in that job")
     return problems

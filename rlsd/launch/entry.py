@@ -1,28 +1,37 @@
-"""One entry for both launchers: :func:`launch_training` (design.md, stage 5).
+"""One entry for every launcher: :func:`launch_training` (design.md, stage 5).
 
-``mode="pytorchjob"`` runs ``torchrun -m rlsd.train <args>`` as a Kubeflow PyTorchJob over
-``spec.nodes`` pods; ``mode="local"`` runs the same module under torchrun on this machine.
+``mode="pytorchjob"`` runs ``torchrun -m rlsd.train <args>`` as a Kubeflow Training Operator
+PyTorchJob over ``spec.nodes`` pods; ``mode="trainjob"`` runs it as a Kubeflow Trainer v2
+TrainJob on a training runtime (default ``torch-distributed``); ``mode="local"`` runs the
+same module under torchrun on this machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 from kubernetes import client
 
-from rlsd.launch.cluster import PyTorchJobLauncher
-from rlsd.launch.crd_schema import PyTorchJobValidator
+from rlsd.launch.cluster import ClusterJobLauncher, PyTorchJobLauncher, TrainJobLauncher
+from rlsd.launch.crd_schema import CRDValidator, PyTorchJobValidator, TrainJobValidator
 from rlsd.launch.errors import PyTorchJobSpecError
 from rlsd.launch.kube_client import default_namespace, load_api_client
 from rlsd.launch.local import local_gpu_count, run_command, torchrun_command
 from rlsd.launch.pytorchjob import build_pytorchjob
 from rlsd.launch.spec import PyTorchJobSpec
+from rlsd.launch.trainjob import build_trainjob
 
-MODES = ("local", "pytorchjob")
+MODES = ("local", "pytorchjob", "trainjob")
+#: Per cluster launcher: the body builder, the launcher class and the CRD validator class.
+CLUSTER_MODES: dict[str, tuple[Callable[..., dict[str, Any]], type[ClusterJobLauncher],
+                               type[CRDValidator]]] = {
+    "pytorchjob": (build_pytorchjob, PyTorchJobLauncher, PyTorchJobValidator),
+    "trainjob": (build_trainjob, TrainJobLauncher, TrainJobValidator),
+}
 
 
 @dataclass
@@ -47,7 +56,16 @@ def local_command(spec: PyTorchJobSpec, nproc_per_node: int | None = None) -> li
     return torchrun_command(spec.module, spec.args, nproc)
 
 
-def launch_training(mode: Literal["local", "pytorchjob"], train_args: Sequence[str] = (),
+def build_job(mode: str, spec: PyTorchJobSpec,
+              environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The body of the cluster job ``mode`` (``pytorchjob`` or ``trainjob``) for ``spec``."""
+    if mode not in CLUSTER_MODES:
+        raise PyTorchJobSpecError(f"cluster launcher must be one of {list(CLUSTER_MODES)}, "
+                                  f"got {mode!r}")
+    return CLUSTER_MODES[mode][0](spec, environ)
+
+
+def launch_training(mode: Literal["local", "pytorchjob", "trainjob"], train_args: Sequence[str] = (),
                     spec: PyTorchJobSpec | None = None, *, timeout_s: float | None = None,
                     poll_interval_s: float = 10.0, keep_on_failure: bool = False,
                     api_client: client.ApiClient | None = None,
@@ -62,6 +80,9 @@ def launch_training(mode: Literal["local", "pytorchjob"], train_args: Sequence[s
       ``round_index`` unless ``name`` is set; namespace from this pod or the kubeconfig unless
       set), checked against the CRD at ``crd_path`` when given, run by
       :class:`PyTorchJobLauncher`. ``api_client`` defaults to in-cluster/kubeconfig config.
+    - ``trainjob``: the same as a TrainJob (:func:`rlsd.launch.trainjob.build_trainjob`) on
+      ``spec.training_runtime``, run by :class:`TrainJobLauncher`; ``crd_path`` is then the
+      TrainJob CRD.
 
     Output is relayed line by line to ``sink`` (default stdout). Raises
     :class:`~rlsd.launch.errors.TrainingFailed` or
@@ -79,12 +100,13 @@ def launch_training(mode: Literal["local", "pytorchjob"], train_args: Sequence[s
                             outcome.log_tail)
     if not spec.namespace:
         spec = dataclasses.replace(spec, namespace=default_namespace(kubeconfig, context))
-    body = build_pytorchjob(spec, environ)
-    validator = PyTorchJobValidator.from_crd_file(crd_path) if crd_path else None
-    if validator is not None:
-        validator.check(body)  # before connecting: a bad body fails here, clearly
-    launcher = PyTorchJobLauncher(api_client or load_api_client(kubeconfig, context),
-                                  poll_interval_s=poll_interval_s, timeout_s=timeout_s,
-                                  keep_on_failure=keep_on_failure, sink=sink)
+    build, launcher_class, validator_class = CLUSTER_MODES[mode]
+    body = build(spec, environ)
+    if crd_path:
+        # Before connecting: a bad body fails here, clearly.
+        validator_class.from_crd_file(crd_path).check(body)
+    launcher = launcher_class(api_client or load_api_client(kubeconfig, context),
+                              poll_interval_s=poll_interval_s, timeout_s=timeout_s,
+                              keep_on_failure=keep_on_failure, sink=sink)
     job = launcher.run(body)
     return LaunchResult(mode, f"{job.namespace}/{job.name}", job.duration_s, job.log_tail)

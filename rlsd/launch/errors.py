@@ -23,28 +23,56 @@ class PyTorchJobSpecError(LaunchError, ConfigError):
     """
 
 
-class PyTorchJobInvalid(PyTorchJobSpecError):
-    """A PyTorchJob body breaks the CRD schema or the Training Operator's admission rules."""
+class ClusterJobInvalid(PyTorchJobSpecError):
+    """A job body breaks its CRD schema or the operator's admission rules."""
+
+    kind = "job"
 
     def __init__(self, name: str, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         shown = "\n  - ".join(self.problems[:20])
         more = f"\n  ... and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
-        super().__init__(f"PyTorchJob {name!r} is invalid:\n  - {shown}{more}")
+        super().__init__(f"{self.kind} {name!r} is invalid:\n  - {shown}{more}")
+
+
+class PyTorchJobInvalid(ClusterJobInvalid):
+    """A PyTorchJob body breaks the CRD schema or the Training Operator's admission rules."""
+
+    kind = "PyTorchJob"
+
+
+class TrainJobInvalid(ClusterJobInvalid):
+    """A TrainJob body breaks the CRD schema or Kubeflow Trainer's admission rules."""
+
+    kind = "TrainJob"
 
 
 class KubernetesConfigError(LaunchError):
     """No usable Kubernetes configuration (neither in-cluster nor a kubeconfig)."""
 
 
-class PyTorchJobRejected(LaunchError):
+class ClusterJobRejected(LaunchError):
     """The Kubernetes API refused a request about the job (RBAC, schema, webhook, conflict)."""
+
+    kind = "job"
 
     def __init__(self, action: str, name: str, status: int, reason: str, message: str,
                  hint: str = "") -> None:
         self.status, self.reason, self.api_message = status, reason, message
-        text = f"could not {action} PyTorchJob {name!r}: HTTP {status} {reason}: {message}"
+        text = f"could not {action} {self.kind} {name!r}: HTTP {status} {reason}: {message}"
         super().__init__(text + (f"\n{hint}" if hint else ""))
+
+
+class PyTorchJobRejected(ClusterJobRejected):
+    """The Kubernetes API refused a request about a PyTorchJob."""
+
+    kind = "PyTorchJob"
+
+
+class TrainJobRejected(ClusterJobRejected):
+    """The Kubernetes API refused a request about a TrainJob."""
+
+    kind = "TrainJob"
 
 
 def _with_tail(text: str, log_tail: Sequence[str]) -> str:
@@ -61,25 +89,50 @@ class TrainingFailed(LaunchError):
         super().__init__(_with_tail(text, self.log_tail))
 
 
-class PyTorchJobFailed(TrainingFailed):
-    """The PyTorchJob reached the ``Failed`` condition (or vanished while running).
+class ClusterJobFailed(TrainingFailed):
+    """The cluster job reached its ``Failed`` condition (or vanished while running).
 
     ``reason``/``message`` come from the job's Failed condition; ``pod_problem`` describes the
-    master pod's container (e.g. ``OOMKilled, exit code 137``) when it could be read.
+    lead pod's training container (the PyTorchJob master, the TrainJob's node 0), e.g.
+    ``container terminated: OOMKilled (exit code 137)``, when it could be read;
+    ``other_pods`` has one line per other pod that failed (``node 1 (pod ...): ...``): a
+    killed node names itself there.
     """
 
+    kind = "job"
+    lead = "lead pod"
+
     def __init__(self, name: str, namespace: str, reason: str, message: str,
-                 pod_problem: str = "", log_tail: Sequence[str] = (), kept: bool = False) -> None:
+                 pod_problem: str = "", log_tail: Sequence[str] = (), kept: bool = False,
+                 other_pods: Sequence[str] = ()) -> None:
         self.name, self.namespace = name, namespace
         self.reason, self.message, self.pod_problem, self.kept = reason, message, pod_problem, kept
-        text = f"PyTorchJob {namespace}/{name} failed: {reason or 'no reason given'}"
+        self.other_pods = list(other_pods)
+        text = f"{self.kind} {namespace}/{name} failed: {reason or 'no reason given'}"
         if message:
             text += f": {message}"
         if pod_problem:
-            text += f"\nmaster pod: {pod_problem}"
+            text += f"\n{self.lead}: {pod_problem}"
+        for line in self.other_pods:
+            text += f"\n{line}"
         if kept:
-            text += f"\nthe job was kept for debugging: kubectl -n {namespace} describe pytorchjob {name}"
+            text += (f"\nthe job was kept for debugging: kubectl -n {namespace} describe "
+                     f"{self.kind.lower()} {name}")
         super().__init__(text, log_tail)
+
+
+class PyTorchJobFailed(ClusterJobFailed):
+    """The PyTorchJob reached the ``Failed`` condition (or vanished while running)."""
+
+    kind = "PyTorchJob"
+    lead = "master pod"
+
+
+class TrainJobFailed(ClusterJobFailed):
+    """The TrainJob reached the ``Failed`` condition (or vanished while running)."""
+
+    kind = "TrainJob"
+    lead = "node-0 pod"
 
 
 def worker_failure(log_tail: Sequence[str]) -> str | None:

@@ -1,4 +1,6 @@
-"""Reading a PyTorchJob's state and its master pod's trouble from API objects (plain dicts).
+"""Reading a job's state and its pods' trouble from API objects (plain dicts).
+
+PyTorchJob (:func:`job_state`):
 
 The Training Operator keeps ``status.conditions``: a list of ``{type, status, reason,
 message}`` with types ``Created``, ``Running``, ``Restarting``, ``Succeeded``, ``Failed``
@@ -6,6 +8,11 @@ message}`` with types ``Created``, ``Running``, ``Restarting``, ``Succeeded``, `
 ``status: "False"`` once superseded, so the state is: Failed or Succeeded when either is
 ``True`` (terminal), else the last condition that is ``True``, else ``Pending`` (the operator
 has not reconciled the job yet).
+
+TrainJob (Kubeflow Trainer v2, :func:`trainjob_state`): the controller sets only ``Complete``,
+``Failed`` and ``Suspended`` conditions (the first two copied from the JobSet that runs the
+nodes); while it runs, ``status.jobsStatus`` counts the child Jobs that are active. The phases
+are mapped onto the PyTorchJob's so that one launcher waits on both.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 PENDING = "Pending"
+RUNNING = "Running"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,24 @@ def job_state(job: Mapping[str, Any]) -> JobState:
         return JobState(str(last.get("type")), last.get("reason", "") or "",
                         last.get("message", "") or "")
     return JobState(PENDING)
+
+
+def trainjob_state(job: Mapping[str, Any]) -> JobState:
+    """The :class:`JobState` of a TrainJob object: ``Failed``/``Succeeded`` (from ``Complete``)
+    when that condition is ``True``, ``Suspended``, ``Running`` while a child Job is active,
+    ``Created`` once the controller reported child Jobs, else ``Pending``."""
+    status = job.get("status") or {}
+    conditions = [c for c in status.get("conditions") or [] if isinstance(c, Mapping)]
+    active = {c.get("type"): c for c in conditions
+              if str(c.get("status", "")).lower() == "true"}
+    for kind, phase in (("Failed", FAILED), ("Complete", SUCCEEDED), ("Suspended", "Suspended")):
+        if kind in active:
+            cond = active[kind]
+            return JobState(phase, cond.get("reason", "") or "", cond.get("message", "") or "")
+    jobs = [j for j in status.get("jobsStatus") or [] if isinstance(j, Mapping)]
+    if any(int(j.get("active") or 0) > 0 for j in jobs):
+        return JobState(RUNNING)
+    return JobState("Created") if jobs else JobState(PENDING)
 
 
 def _describe_terminated(term: Mapping[str, Any], when: str) -> str:

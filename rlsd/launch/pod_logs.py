@@ -1,6 +1,7 @@
-"""Following the master pod's log while the job runs (a background thread).
+"""Following the lead pod's log while the job runs (a background thread).
 
-The master pod appears only after the operator reconciles the job, and its log can be read
+The lead pod (a PyTorchJob's master, a TrainJob's node 0: see :class:`JobKind`) appears
+only after the operator reconciles the job, and its log can be read
 only once the container has started (the API answers 400 "waiting to start" before). The
 follower therefore polls for the pod, then streams ``GET .../pods/<pod>/log?follow=true``
 (the API server sends it chunked, as the lines come) until the container exits. A container
@@ -18,13 +19,16 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from rlsd.launch.job_kind import JobKind
 from rlsd.launch.output import LineRelay
-from rlsd.launch.pytorchjob import CONTAINER_NAME, master_pod_selectors
+from rlsd.launch.pytorchjob import PYTORCHJOB
 
 
-def find_master_pod(core: client.CoreV1Api, name: str, namespace: str) -> dict[str, Any] | None:
-    """The job's master pod as a camelCase dict, or None while it does not exist."""
-    for selector in master_pod_selectors(name):
+def find_lead_pod(core: client.CoreV1Api, name: str, namespace: str,
+                  kind: JobKind = PYTORCHJOB) -> dict[str, Any] | None:
+    """The job's lead pod (master / node 0) as a camelCase dict, or None while it does not
+    exist; the newest one not being deleted when there are several (a restarted pod)."""
+    for selector in kind.lead_selectors(name):
         pods = core.list_namespaced_pod(namespace, label_selector=selector)
         items = [p for p in pods.items if p.metadata.deletion_timestamp is None] or pods.items
         if items:
@@ -33,29 +37,37 @@ def find_master_pod(core: client.CoreV1Api, name: str, namespace: str) -> dict[s
     return None
 
 
-def _container_status(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def list_job_pods(core: client.CoreV1Api, name: str, namespace: str,
+                  kind: JobKind = PYTORCHJOB) -> list[dict[str, Any]]:
+    """All of the job's pods as camelCase dicts (empty when there are none)."""
+    pods = core.list_namespaced_pod(namespace, label_selector=kind.pods_selector(name))
+    return [core.api_client.sanitize_for_serialization(p) for p in pods.items]
+
+
+def _container_status(pod: Mapping[str, Any], container: str) -> Mapping[str, Any] | None:
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        if cs.get("name") == CONTAINER_NAME:
+        if cs.get("name") == container:
             return cs
     return None
 
 
-def _started(pod: Mapping[str, Any]) -> bool:
-    cs = _container_status(pod)
+def _started(pod: Mapping[str, Any], container: str) -> bool:
+    cs = _container_status(pod, container)
     state = (cs or {}).get("state") or {}
     return bool(state.get("running") or state.get("terminated"))
 
 
-class MasterLogFollower(threading.Thread):
-    """Relays the master pod's ``pytorch`` container log into a :class:`LineRelay`.
+class LeadLogFollower(threading.Thread):
+    """Relays the lead pod's training container log into a :class:`LineRelay`.
 
     ``start()`` it after creating the job; when the job is terminal call :meth:`drain` (relay
     what is left, then stop), or :meth:`stop` to cut it off at once (timeout).
     """
 
     def __init__(self, core: client.CoreV1Api, name: str, namespace: str, relay: LineRelay,
-                 retry_interval_s: float = 2.0) -> None:
+                 retry_interval_s: float = 2.0, kind: JobKind = PYTORCHJOB) -> None:
         super().__init__(name=f"log-{name}", daemon=True)
+        self._kind = kind
         self._core, self._job, self._namespace = core, name, namespace
         self._relay, self._retry = relay, retry_interval_s
         self._stopped = threading.Event()
@@ -78,13 +90,14 @@ class MasterLogFollower(threading.Thread):
         self._relay.flush()
 
     def _pass(self) -> bool:
-        """Find the master pod and relay a container run not relayed yet; True if one was."""
+        """Find the lead pod and relay a container run not relayed yet; True if one was."""
+        container = self._kind.container
         try:
-            pod = find_master_pod(self._core, self._job, self._namespace)
-            if pod is None or not _started(pod):
+            pod = find_lead_pod(self._core, self._job, self._namespace, self._kind)
+            if pod is None or not _started(pod, container):
                 return False
             run_id = (pod["metadata"].get("uid", ""),
-                      int((_container_status(pod) or {}).get("restartCount", 0)))
+                      int((_container_status(pod, container) or {}).get("restartCount", 0)))
             if run_id in self._followed:
                 return False
             self._stream(pod["metadata"]["name"])
@@ -92,15 +105,15 @@ class MasterLogFollower(threading.Thread):
             return True
         except ApiException as exc:
             if exc.status not in (400, 404):  # 400: not started yet, 404: gone
-                self.error = f"reading the master log failed: HTTP {exc.status} {exc.reason}"
+                self.error = f"reading the lead pod's log failed: HTTP {exc.status} {exc.reason}"
         except (Urllib3Error, OSError, ValueError) as exc:
             if not self._stopped.is_set():
-                self.error = f"reading the master log failed: {exc}"
+                self.error = f"reading the lead pod's log failed: {exc}"
         return False
 
     def _stream(self, pod_name: str) -> None:
         response = self._core.read_namespaced_pod_log(
-            pod_name, self._namespace, container=CONTAINER_NAME, follow=True,
+            pod_name, self._namespace, container=self._kind.container, follow=True,
             _preload_content=False)
         with self._lock:
             self._response = response

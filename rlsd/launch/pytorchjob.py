@@ -15,8 +15,25 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from rlsd.launch.errors import PyTorchJobSpecError
+from rlsd.launch.errors import (
+    PyTorchJobFailed,
+    PyTorchJobInvalid,
+    PyTorchJobRejected,
+    PyTorchJobSpecError,
+)
+from rlsd.launch.job_kind import JobKind
+from rlsd.launch.job_status import job_state
 from rlsd.launch.naming import DNS1035_MAX, job_name, label_value, pod_name
+from rlsd.launch.pod import (
+    container_env,
+    container_resources,
+    container_security_context,
+    pod_metadata,
+    pod_security_context,
+    scheduling,
+    volume_mounts,
+    volumes,
+)
 from rlsd.launch.spec import PyTorchJobSpec
 
 GROUP = "kubeflow.org"
@@ -26,12 +43,6 @@ KIND = "PyTorchJob"
 API_VERSION = f"{GROUP}/{VERSION}"
 CONTAINER_NAME = "pytorch"
 PORT_NAME = "pytorchjob-port"  # the port the operator looks up for MASTER_PORT
-SHM_VOLUME = "dshm"
-SCRATCH_VOLUME = "scratch"
-#: Where a read-only image's process writes: the /tmp emptyDir (caches, downloads, staging).
-SCRATCH_ENV = {"HOME": "/tmp/home", "RLSD_CACHE": "/tmp/rlsd-cache",
-               "TORCH_EXTENSIONS_DIR": "/tmp/torch_extensions", "HF_HOME": "/tmp/hf",
-               "TRITON_CACHE_DIR": "/tmp/triton", "XDG_CACHE_HOME": "/tmp/cache"}
 
 LABEL_APP = "app.kubernetes.io/name"
 LABEL_COMPONENT = "app.kubernetes.io/component"
@@ -51,6 +62,19 @@ def master_pod_selectors(name: str) -> tuple[str, ...]:
         "training.kubeflow.org/replica-index=0",
         f"job-name={name},replica-type=master,replica-index=0",
     )
+
+
+def pods_selector(name: str) -> str:
+    """Label selector of all the job's pods (Training Operator >= 1.5)."""
+    return f"training.kubeflow.org/job-name={name}"
+
+
+def pod_role(pod: Mapping[str, Any]) -> str:
+    """``master`` or ``worker <index>``, from the operator's pod labels (either generation)."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    rtype = labels.get("training.kubeflow.org/replica-type") or labels.get("replica-type") or "?"
+    index = labels.get("training.kubeflow.org/replica-index") or labels.get("replica-index")
+    return rtype if rtype == "master" or index is None else f"{rtype} {index}"
 
 
 def resolve_name(spec: PyTorchJobSpec) -> str:
@@ -81,33 +105,6 @@ def container_command(spec: PyTorchJobSpec) -> tuple[list[str], list[str]]:
                           "-m", spec.module, *spec.args]
 
 
-def _env(spec: PyTorchJobSpec, environ: Mapping[str, str]) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in SCRATCH_ENV.items()
-                                 if k not in spec.env and k not in spec.forward_env]
-    env += [{"name": k, "value": str(v)} for k, v in spec.env.items()]
-    for name in spec.forward_env:
-        if name in environ and name not in spec.env:
-            env.append({"name": name, "value": environ[name]})
-    if spec.s3_secret:
-        for var, key in spec.s3_secret_keys.items():
-            env.append({"name": var, "valueFrom": {"secretKeyRef": {
-                "name": spec.s3_secret, "key": key}}})
-    for var, ref in spec.secret_env.items():
-        secret, _, key = ref.partition(":")
-        env.append({"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
-    return env
-
-
-def _resources(spec: PyTorchJobSpec) -> dict[str, dict[str, str]]:
-    limits = {"memory": spec.memory_limit or spec.memory}
-    if spec.cpu_limit:
-        limits["cpu"] = spec.cpu_limit
-    if spec.gpus_per_node:
-        # Extended resources go in limits; the request defaults to the limit.
-        limits["nvidia.com/gpu"] = str(spec.gpus_per_node)
-    return {"requests": {"cpu": spec.cpu, "memory": spec.memory}, "limits": limits}
-
-
 def _pod_template(spec: PyTorchJobSpec, labels: dict[str, str],
                   environ: Mapping[str, str]) -> dict[str, Any]:
     command, args = container_command(spec)
@@ -117,44 +114,20 @@ def _pod_template(spec: PyTorchJobSpec, labels: dict[str, str],
         "imagePullPolicy": spec.image_pull_policy,
         "command": command,
         "args": args,
-        "env": _env(spec, environ),
+        "env": container_env(spec, environ),
         "ports": [{"name": PORT_NAME, "containerPort": spec.master_port, "protocol": "TCP"}],
-        "resources": _resources(spec),
-        "volumeMounts": [{"name": SHM_VOLUME, "mountPath": "/dev/shm"},
-                         {"name": SCRATCH_VOLUME, "mountPath": "/tmp"}],
-        # Least privilege: no new privileges, no Linux capabilities, a read-only image.
-        "securityContext": {"allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": spec.read_only_root_filesystem,
-                            "capabilities": {"drop": ["ALL"]}},
+        "resources": container_resources(spec),
+        "volumeMounts": volume_mounts(),
+        "securityContext": container_security_context(spec),
     }
     if spec.s3_secret and not spec.s3_secret_keys:
         container["envFrom"] = [{"secretRef": {"name": spec.s3_secret}}]
     if not container["env"]:
         del container["env"]
-    pod_spec: dict[str, Any] = {
-        "containers": [container],
-        "volumes": [{"name": SHM_VOLUME,
-                     "emptyDir": {"medium": "Memory", "sizeLimit": spec.shm_size}},
-                    {"name": SCRATCH_VOLUME,
-                     "emptyDir": {"sizeLimit": spec.scratch_size} if spec.scratch_size else {}}],
-        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-    }
-    if spec.run_as_user is not None:
-        pod_spec["securityContext"].update({
-            "runAsNonRoot": True, "runAsUser": spec.run_as_user,
-            "runAsGroup": spec.run_as_user, "fsGroup": spec.run_as_user})
-    if spec.service_account:
-        pod_spec["serviceAccountName"] = spec.service_account
-    if spec.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.node_selector)
-    if spec.tolerations:
-        pod_spec["tolerations"] = copy.deepcopy(spec.tolerations)
-    if spec.image_pull_secrets:
-        pod_spec["imagePullSecrets"] = [{"name": n} for n in spec.image_pull_secrets]
-    metadata: dict[str, Any] = {"labels": dict(labels)}
-    if spec.pod_annotations:
-        metadata["annotations"] = dict(spec.pod_annotations)
-    return {"metadata": metadata, "spec": pod_spec}
+    pod_spec: dict[str, Any] = {"containers": [container], "volumes": volumes(spec),
+                                "securityContext": pod_security_context(spec),
+                                **scheduling(spec)}
+    return {"metadata": pod_metadata(spec, labels), "spec": pod_spec}
 
 
 def build_pytorchjob(spec: PyTorchJobSpec,
@@ -202,3 +175,12 @@ def build_pytorchjob(spec: PyTorchJobSpec,
             },
         },
     }
+
+
+#: The PyTorchJob as :class:`rlsd.launch.cluster.ClusterJobLauncher` runs it.
+PYTORCHJOB = JobKind(
+    kind=KIND, group=GROUP, version=VERSION, plural=PLURAL, container=CONTAINER_NAME,
+    lead_selectors=master_pod_selectors, pods_selector=pods_selector, pod_role=pod_role,
+    state=job_state, failed=PyTorchJobFailed, rejected=PyTorchJobRejected,
+    invalid=PyTorchJobInvalid,
+    operator="the Kubeflow Training Operator (PyTorchJob CRD, kubeflow.org/v1)")

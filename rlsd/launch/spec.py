@@ -1,8 +1,13 @@
 """What one training launch looks like on a cluster: :class:`PyTorchJobSpec`.
 
 A flat settings dataclass (loadable by :mod:`rlsd.config` from YAML, flags and ``--set``) from
-which :func:`rlsd.launch.pytorchjob.build_pytorchjob` builds the PyTorchJob body. The same
-object configures the local ``torchrun`` mode (``module``, ``args``, ``nproc_per_node``).
+which :func:`rlsd.launch.pytorchjob.build_pytorchjob` builds a PyTorchJob body and
+:func:`rlsd.launch.trainjob.build_trainjob` a Kubeflow Trainer v2 TrainJob body (the name is
+older than the second launcher; the settings are the same). The same object configures the
+local ``torchrun`` mode (``module``, ``args``, ``nproc_per_node``). A few settings exist for
+the PyTorchJob only (restart and clean-pod policies, backoff limit, TTL, image pull policy,
+master port: a TrainJob's runtime decides those) and ``training_runtime*`` for the TrainJob
+only; the TrainJob builder refuses a PyTorchJob-only setting changed from its default.
 
 Decisions worth knowing (design.md, "Kubernetes facts that matter"):
 
@@ -39,6 +44,7 @@ from rlsd.launch.quantity import is_quantity, parse_quantity
 CREDENTIAL_ENV = re.compile(r"(^|_)(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIALS?|"
                             r"(ACCESS|API|PRIVATE)_KEY)(_|$)", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+_RUNTIME_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 DEFAULT_S3_SECRET_KEYS = {"AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
@@ -131,6 +137,13 @@ class PyTorchJobSpec:
         "caches, the downloaded policy and the checkpoint staging) and /dev/shm"))
     scratch_size: str = field(default="", metadata=_help(
         "sizeLimit of the /tmp emptyDir (e.g. 200Gi); empty: no limit"))
+    training_runtime: str = field(default="torch-distributed", metadata=_help(
+        "TrainJob only: the training runtime it names (runtimeRef.name); its replicated job "
+        "and trainer container must be called 'node', as in Kubeflow Trainer's stock runtimes"))
+    training_runtime_kind: Literal["ClusterTrainingRuntime", "TrainingRuntime"] = field(
+        default="ClusterTrainingRuntime", metadata=_help(
+            "TrainJob only: ClusterTrainingRuntime (cluster-wide) or TrainingRuntime (in the "
+            "job's namespace)"))
 
     def validate(self) -> None:
         """Raise :class:`PyTorchJobSpecError` naming the first invalid setting."""
@@ -148,6 +161,9 @@ class PyTorchJobSpec:
                      "ttl_seconds_after_finished", "active_deadline_seconds", "round_index"):
             if getattr(self, name) < 0:
                 raise PyTorchJobSpecError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not _RUNTIME_NAME.match(self.training_runtime):
+            raise PyTorchJobSpecError(f"training_runtime {self.training_runtime!r} is not a "
+                                      "Kubernetes object name")
         if not 1 <= self.master_port <= 65535:
             raise PyTorchJobSpecError(f"master_port must be in 1..65535, got {self.master_port}")
         self._validate_quantities()

@@ -18,7 +18,7 @@ from rlsd.launch import (
     pod_name,
 )
 from rlsd.launch.naming import is_dns1035_label, label_value
-from rlsd.launch.pytorchjob import SCRATCH_ENV
+from rlsd.launch.pod import SCRATCH_ENV
 from rlsd.launch.quantity import parse_quantity
 from tests.launch.k8s_reference import crd_validator_or_skip
 

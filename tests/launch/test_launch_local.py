@@ -101,5 +101,5 @@ def test_torchrun_failure_of_one_rank_fails_the_launch(probe_module: Path) -> No
 
 
 def test_unknown_mode_is_refused() -> None:
-    with pytest.raises(PyTorchJobSpecError, match=r"must be one of \['local', 'pytorchjob'\]"):
+    with pytest.raises(PyTorchJobSpecError, match=r"must be one of \['local', 'pytorchjob', 'trainjob'\]"):
         launch_training("kubernetes", [])  # type: ignore[arg-type]
