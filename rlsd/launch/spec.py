@@ -164,6 +164,10 @@ class PyTorchJobSpec:
         if not _RUNTIME_NAME.match(self.training_runtime):
             raise PyTorchJobSpecError(f"training_runtime {self.training_runtime!r} is not a "
                                       "Kubernetes object name")
+        if self.training_runtime_kind not in ("ClusterTrainingRuntime", "TrainingRuntime"):
+            raise PyTorchJobSpecError(
+                f"training_runtime_kind must be ClusterTrainingRuntime or TrainingRuntime, got "
+                f"{self.training_runtime_kind!r}")
         if not 1 <= self.master_port <= 65535:
             raise PyTorchJobSpecError(f"master_port must be in 1..65535, got {self.master_port}")
         self._validate_quantities()
