@@ -21,13 +21,15 @@ import yaml
 
 from rlsd.launch.__main__ import main as launch_main
 from rlsd.launch.crd_schema import admission_problems
-from tests.launch.k8s_reference import crd_validator_or_skip
+from tests.launch.k8s_reference import crd_validator_or_skip, trainjob_validator_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
 EXAMPLES = MANIFESTS / "examples"
 SAMPLE = EXAMPLES / "pytorchjob-sample.yaml"
 SAMPLE_SPEC = EXAMPLES / "pytorchjob-sample.spec.yaml"
+#: The same launch as a Kubeflow Trainer v2 TrainJob, rendered from the same settings.
+TRAINJOB_SAMPLE = EXAMPLES / "trainjob-sample.yaml"
 K8S_VERSION = "1.30.0"  # the kubernetes client 30.x matches API 1.30
 
 # Looks like a real credential: AWS key ids, 40-char secret keys, private keys, JWTs.
@@ -68,6 +70,7 @@ def test_every_yaml_parses_with_expected_kinds() -> None:
         "kfp-launcher.yaml": [("v1", "ConfigMap")],
         "examples/s3-credentials-secret.example.yaml": [("v1", "Secret")],
         "examples/pytorchjob-sample.yaml": [("kubeflow.org/v1", "PyTorchJob")],
+        "examples/trainjob-sample.yaml": [("trainer.kubeflow.org/v1alpha1", "TrainJob")],
         "examples/pytorchjob-sample.spec.yaml": [(None, None)],  # launch settings, not a kind
     }
 
@@ -89,6 +92,8 @@ def test_role_grants_exactly_what_the_launcher_uses() -> None:
     assert rules == {
         (("kubeflow.org",), ("pytorchjobs",)): ["create", "get", "list", "watch", "delete"],
         (("kubeflow.org",), ("pytorchjobs/status",)): ["get"],
+        (("trainer.kubeflow.org",), ("trainjobs",)): ["create", "get", "list", "watch", "delete"],
+        (("trainer.kubeflow.org",), ("trainjobs/status",)): ["get"],
         (("",), ("pods",)): ["get", "list", "watch"],
         (("",), ("pods/log",)): ["get"],
     }
@@ -165,6 +170,21 @@ def test_sample_pytorchjob_is_what_the_launcher_renders(
     assert text.startswith("# SAMPLE")
 
 
+def test_sample_trainjob_is_what_the_launcher_renders(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert launch_main(["--mode", "trainjob", "--render", "--config", str(SAMPLE_SPEC)]) == 0
+    rendered = capsys.readouterr().out
+    text = TRAINJOB_SAMPLE.read_text()
+    body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
+    assert body == rendered  # byte for byte, below the header comment
+    assert text.startswith("# SAMPLE")
+
+
+def test_sample_trainjob_passes_the_v2_3_crd_and_trainer_rules() -> None:
+    validator = trainjob_validator_or_skip()
+    assert validator.problems(_docs(TRAINJOB_SAMPLE)[0]) == []
+
+
 def test_sample_pytorchjob_passes_the_crd_and_the_webhook_rules() -> None:
     validator = crd_validator_or_skip()
     sample = _docs(SAMPLE)[0]
@@ -194,8 +214,8 @@ def _kustomize(path: Path) -> list[dict]:
 def test_kustomize_build_is_namespaced_and_drops_the_params() -> None:
     docs = _kustomize(MANIFESTS)
     assert sorted((d["kind"], d["metadata"]["name"]) for d in docs) == [
-        ("ConfigMap", "kfp-launcher"), ("Role", "rlsd-pytorchjob-launcher"),
-        ("RoleBinding", "rlsd-pytorchjob-launcher")]
+        ("ConfigMap", "kfp-launcher"), ("Role", "rlsd-training-launcher"),
+        ("RoleBinding", "rlsd-training-launcher")]
     assert {d["metadata"]["namespace"] for d in docs} == {"kubeflow-user-example-com"}
     assert {d["metadata"]["labels"]["app.kubernetes.io/part-of"] for d in docs} == {"rlsd"}
 
