@@ -23,7 +23,8 @@ WEIGHTS_INDEX = "model.safetensors.index.json"
 
 
 def check_model_folder(path: str | os.PathLike[str]) -> Path:
-    """Return ``path`` as a ``Path`` if it holds ``config.json`` and all its safetensors.
+    """Return ``path`` as a ``Path`` if it holds ``config.json`` and all its safetensors, or
+    is a complete LoRA adapter folder (:func:`rlsd.models.adapter.check_adapter_folder`).
 
     A sharded checkpoint must have every shard named in the ``weight_map`` of
     ``model.safetensors.index.json``; an unsharded one must have ``model.safetensors``. Each
@@ -40,6 +41,10 @@ def check_model_folder(path: str | os.PathLike[str]) -> Path:
         raise ModelNotFoundError(f"model path does not exist: {folder}")
     if not folder.is_dir():
         raise InvalidModelFolderError(f"model path {folder} is a file, expected a model folder")
+    from rlsd.models.adapter import check_adapter_folder, is_adapter_folder
+
+    if is_adapter_folder(folder):  # a LoRA policy: its base is checked when it is resolved
+        return check_adapter_folder(folder)
     if not (folder / "config.json").is_file():
         raise InvalidModelFolderError(
             f"{folder} is not a Hugging Face model folder: it has no config.json"
@@ -60,7 +65,7 @@ def check_model_folder(path: str | os.PathLike[str]) -> Path:
             f"incomplete checkpoint {folder}: no {SINGLE_WEIGHTS} and no {WEIGHTS_INDEX}"
         )
     for name in shards:
-        _check_safetensors_length(folder / name)
+        check_safetensors_length(folder / name)
     return folder
 
 
@@ -77,7 +82,7 @@ def _shards_from_index(index: Path) -> list[str]:
     return shards
 
 
-def _check_safetensors_length(file: Path) -> None:
+def check_safetensors_length(file: Path) -> None:
     """A safetensors file is ``u64 header length | JSON header | tensor bytes``.
 
     The header gives each tensor's ``data_offsets`` [begin, end) into the byte area, so the

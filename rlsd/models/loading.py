@@ -86,8 +86,15 @@ def load_tokenizer_or_processor(folder: str | os.PathLike[str], vlm: bool | None
     (``vlm``: already known, else read from the folder's config)."""
     from transformers import AutoConfig, AutoTokenizer
 
+    from rlsd.models.adapter import adapter_base, is_adapter_folder
+
     if vlm is None:
-        vlm = is_vision_language_model(AutoConfig.from_pretrained(folder))
+        config_folder = folder
+        if is_adapter_folder(folder):  # the architecture is the base's
+            from rlsd.models.resolve import resolve_model
+
+            config_folder = resolve_model(adapter_base(folder))
+        vlm = is_vision_language_model(AutoConfig.from_pretrained(config_folder))
     return load_processor(folder) if vlm else AutoTokenizer.from_pretrained(folder)
 
 
@@ -104,10 +111,16 @@ def load_policy(
     on GPUs and float32 on CPU; ``device`` defaults to the first GPU, else the CPU.
     ``for_training=False`` returns the model in eval mode with gradients off (rollout, the
     frozen teacher, evaluation); ``True`` returns it in train mode without the KV cache.
+    A LoRA adapter folder loads over its base (:func:`rlsd.models.adapter.load_adapter_policy`:
+    merged for inference, a trainable ``PeftModel`` for training).
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
+    from rlsd.models.adapter import is_adapter_folder, load_adapter_policy
+
     folder = check_model_folder(path)
+    if is_adapter_folder(folder):
+        return load_adapter_policy(folder, dtype=dtype, device=device, for_training=for_training)
     target = torch.device(device) if device is not None else default_device()
     torch_dtype = resolve_dtype(dtype, target)
     config = AutoConfig.from_pretrained(folder)

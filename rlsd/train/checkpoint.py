@@ -89,19 +89,25 @@ def save_round_checkpoint(
     rank: int,
     world_size: int,
 ) -> None:
-    """Write the HF model, the DeepSpeed state and the trainer state; manifest last."""
+    """Write the HF model (or, for a LoRA policy, its adapter), the DeepSpeed state and the
+    trainer state; manifest last. A LoRA checkpoint leaves the frozen base weights out of the
+    DeepSpeed state too: it holds megabytes, not the model."""
+    adapter = is_lora_engine(engine)
     engine.save_checkpoint(str(staging / DEEPSPEED_DIR), tag=DEEPSPEED_TAG,
-                           client_state={"trainer_state": trainer_state})
+                           client_state={"trainer_state": trainer_state},
+                           exclude_frozen_parameters=adapter)
     # ZeRO-3 holds shards only: the 16-bit gather is collective, so every rank calls it.
-    state_dict = engine._zero3_consolidated_16bit_state_dict() if engine.zero_optimization_stage() == 3 \
-        else None
+    state_dict = engine._zero3_consolidated_16bit_state_dict(exclude_frozen_parameters=adapter) \
+        if engine.zero_optimization_stage() == 3 else None
     if rank == 0:
         module = engine.module
         # Training turned the KV cache off; the saved model is for generation, so turn it on.
         if getattr(module.config, "use_cache", None) is False:
             module.config.use_cache = True
         if state_dict is None:
-            state_dict = {k: v.detach().to("cpu") for k, v in module.state_dict().items()}
+            state_dict = {k: v.detach().to("cpu") for k, v in module.state_dict().items()
+                          if not adapter or "lora_" in k}
+        # A PeftModel saves adapter_config.json + adapter_model.safetensors only.
         module.save_pretrained(str(staging), state_dict=state_dict, safe_serialization=True)
         tokenizer_or_processor.save_pretrained(str(staging))
         (staging / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=2))
@@ -139,13 +145,21 @@ def save_round_checkpoint(
 
 def load_deepspeed_state(engine: Any, policy_dir: Path) -> dict[str, Any]:
     """Resume optimizer moments, scheduler and step from the previous round's checkpoint."""
+    # A LoRA checkpoint's module state holds the adapter only; the base came from its base.
     _, client_state = engine.load_checkpoint(str(policy_dir / DEEPSPEED_DIR), tag=DEEPSPEED_TAG,
-                                             load_module_strict=True,
+                                             load_module_strict=not is_lora_engine(engine),
                                              load_optimizer_states=True,
                                              load_lr_scheduler_states=True)
     if client_state is None:
         raise RuntimeError(f"DeepSpeed state under {policy_dir / DEEPSPEED_DIR} did not load")
     return client_state.get("trainer_state", {})
+
+
+def is_lora_engine(engine: Any) -> bool:
+    """True when the engine trains a LoRA adapter (its module is a ``peft.PeftModel``)."""
+    from rlsd.train.lora import is_peft_model
+
+    return is_peft_model(engine.module)
 
 
 def _barrier(world_size: int) -> None:

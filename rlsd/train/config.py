@@ -31,6 +31,18 @@ class TrainConfig:
     deepspeed_config: str | None = field(default=None, metadata={
         "help": "a DeepSpeed JSON/YAML file merged over the generated config"})
     tensorboard: bool = field(default=True, metadata={"help": "also write TensorBoard events"})
+    lora_rank: int = field(default=0, metadata={
+        "help": "LoRA rank r (PEFT); 0: full fine-tuning. With r > 0 only the adapter trains "
+                "and a checkpoint holds the adapter and its optimizer state"})
+    lora_alpha: float = field(default=32.0, metadata={
+        "help": "LoRA alpha: the update is scaled by alpha / r"})
+    lora_dropout: float = field(default=0.0, metadata={
+        "help": "dropout on the adapter's input; 0 keeps the policy deterministic, so the "
+                "trainer's log-probs match the sampler's"})
+    lora_target_modules: str = field(default="all-linear", metadata={
+        "help": "which linear layers get an adapter: all-linear, or comma-separated name "
+                "suffixes (q_proj,v_proj); only in the language tower of a vision-language "
+                "model, never the output head"})
 
     def validate(self) -> None:
         if self.learning_rate <= 0:
@@ -45,3 +57,13 @@ class TrainConfig:
             raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
         if self.grad_clip < 0:
             raise ConfigError(f"grad_clip must be >= 0 (0 disables), got {self.grad_clip}")
+        if self.lora_rank < 0:
+            raise ConfigError(f"lora_rank must be >= 0 (0: full fine-tuning), got {self.lora_rank}")
+        if self.lora_rank and self.lora_alpha <= 0:
+            raise ConfigError(f"lora_alpha must be > 0, got {self.lora_alpha}")
+        if not 0 <= self.lora_dropout < 1:
+            raise ConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
+        targets = [t.strip() for t in self.lora_target_modules.split(",")]
+        if not all(targets) or ("all-linear" in targets and len(targets) > 1):
+            raise ConfigError("lora_target_modules must be all-linear or comma-separated layer "
+                              f"names, got {self.lora_target_modules!r}")

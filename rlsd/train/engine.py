@@ -102,7 +102,32 @@ def build_engine(model: torch.nn.Module, cfg: TrainConfig, world_size: int, grad
         optimizer = torch.optim.AdamW(
             [p for p in model.parameters() if p.requires_grad], lr=cfg.learning_rate,
             weight_decay=cfg.weight_decay, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
+    # Only trainable parameters reach the optimizer (with LoRA: the adapter's).
+    trainable = [p for p in model.parameters() if p.requires_grad]
     engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=ds,
-                                      model_parameters=None if optimizer else model.parameters())
+                                      model_parameters=None if optimizer else trainable)
     install_safe_state(engine)  # checkpoints hold safetensors + JSON, never pickles
+    _drop_frozen_aliases(engine)
     return engine
+
+
+def _drop_frozen_aliases(engine: Any) -> None:
+    """Make ``exclude_frozen_parameters`` exclude every frozen weight.
+
+    DeepSpeed (0.19) drops the frozen parameters by their names in ``named_parameters()``,
+    which lists a tied weight once: the alias (``lm_head.weight`` tied to the input
+    embeddings) stayed in a LoRA checkpoint, a full vocabulary x hidden matrix. Entries that
+    share storage with a frozen parameter are dropped as well.
+    """
+    original = engine.module_state_dict
+
+    def module_state_dict(*args: Any, exclude_frozen_parameters: bool = False, **kwargs: Any):
+        state = original(*args, exclude_frozen_parameters=exclude_frozen_parameters, **kwargs)
+        if exclude_frozen_parameters:
+            frozen = {p.data_ptr() for p in engine.module.parameters() if not p.requires_grad}
+            for key in [k for k, v in state.items()
+                        if torch.is_tensor(v) and v.data_ptr() in frozen]:
+                del state[key]
+        return state
+
+    engine.module_state_dict = module_state_dict

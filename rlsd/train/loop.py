@@ -19,6 +19,7 @@ import torch.distributed as dist
 
 from rlsd.algorithms import AlgorithmConfig
 from rlsd.models import check_model_folder, load_policy, resolve_model
+from rlsd.models.adapter import adapter_base, is_adapter_folder
 from rlsd.phases import phase
 from rlsd.prompting import EncodedPrompt, encode_student_prompt, is_multimodal
 from rlsd.storage import is_s3, read_table, verify_manifest
@@ -32,6 +33,7 @@ from rlsd.train.checkpoint import (
 )
 from rlsd.train.config import TrainConfig
 from rlsd.train.engine import build_engine, init_distributed, on_gpu
+from rlsd.train.lora import apply_lora, is_peft_model
 from rlsd.train.metrics import MetricsWriter, previous_history
 from rlsd.train.plan import plan_round
 from rlsd.train.resume import finished_round
@@ -99,17 +101,28 @@ def _vlm_prompts(processor: Any, prompts_uri: str | None, samples: list[TrainSam
     return encoded
 
 
+def policy_base_ref(policy_ref: str, policy_dir: Path) -> str:
+    """The base model reference of a LoRA adapter trained from ``policy_ref``: the adapter's
+    own base when the policy already is one, else the policy reference itself."""
+    return adapter_base(policy_dir) if is_adapter_folder(policy_dir) else policy_ref
+
+
 def load_engine(policy_dir: Path, cfg: TrainConfig, device: torch.device, world_size: int,
-                micro_batches_per_step: int, state: dict[str, Any]) -> tuple[Any, Any, int]:
+                micro_batches_per_step: int, state: dict[str, Any],
+                base_ref: str | None = None) -> tuple[Any, Any, int]:
     """The policy in a DeepSpeed engine with the previous round's optimizer state; returns
-    (engine, tokenizer or processor, global step)."""
+    (engine, tokenizer or processor, global step). With ``cfg.lora_rank > 0`` the engine
+    trains a LoRA adapter (:func:`rlsd.train.lora.apply_lora`) whose saved config names
+    ``base_ref`` (default: the policy folder) as its base."""
     model, processor = load_policy(policy_dir, dtype="float32", device=device, for_training=True)
     if cfg.gradient_checkpointing:
+        inner = model.get_base_model() if is_peft_model(model) else model
         # transformers 5 renamed the switch (and its argument); older releases have the old one.
-        if hasattr(model, "activation_checkpointing_enable"):
-            model.activation_checkpointing_enable({"use_reentrant": False})
+        if hasattr(inner, "activation_checkpointing_enable"):
+            inner.activation_checkpointing_enable({"use_reentrant": False})
         else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model = apply_lora(model, cfg, base_ref or str(policy_dir))
     engine = build_engine(model, cfg, world_size, micro_batches_per_step)
     global_step = int(state["global_step"])
     if has_deepspeed_state(policy_dir):
@@ -156,8 +169,9 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
     device = torch.device("cuda", local_rank) if on_gpu() else torch.device("cpu")
     torch.manual_seed(cfg.seed)
     with phase("load"):
-        engine, processor, global_step = load_engine(policy_dir, cfg, device, world_size,
-                                                      plan.micro_batches_per_step, state)
+        engine, processor, global_step = load_engine(
+            policy_dir, cfg, device, world_size, plan.micro_batches_per_step, state,
+            base_ref=policy_base_ref(inputs.policy, policy_dir))
     tokenizer = processor.tokenizer if is_multimodal(processor) else processor
     pad_id = tokenizer.pad_token_id
     vlm_prompts = _vlm_prompts(processor, inputs.prompts, data.samples) \

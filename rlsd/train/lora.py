@@ -1,0 +1,104 @@
+"""LoRA for the RLSD update (``TrainConfig.lora_rank > 0``), through PEFT.
+
+LoRA (Hu et al. 2021, eq. 3) trains ``h = W x + (alpha / r) B A x`` with ``W`` frozen, ``A``
+(r x d_in) random and ``B`` (d_out x r) zero at the start, so the first step starts from the
+base policy exactly. Only ``A`` and ``B`` train: the optimizer state, the gradients and the
+checkpoint shrink to the adapter's size. The RLSD loss itself is unchanged: it is computed on
+the adapted model's log-probs like on any policy.
+
+Where adapters go: every ``torch.nn.Linear`` of the language model (``all-linear``) or those
+whose name ends in one of ``lora_target_modules``; never the output head (tied to the input
+embeddings in small models) and, in a vision-language model, never the vision tower (the
+language tower is what RL with text rewards adapts; design choice of the issue, as in the
+VLM recipes of EasyR1 and TRL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from rlsd.config import ConfigError
+from rlsd.train.config import TrainConfig
+
+#: Module-name fragments of vision towers in the transformers VLMs we load (Qwen2/2.5/3-VL:
+#: ``visual``; LLaVA-style and others: ``vision_tower``, ``vision_model``; projectors).
+_VISION = ("visual", "vision_tower", "vision_model", "multi_modal_projector", "mm_projector")
+
+
+def is_peft_model(model: Any) -> bool:
+    """True for a ``peft.PeftModel`` (a policy with an adapter)."""
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
+def language_linear_names(model: torch.nn.Module, targets: str) -> list[str]:
+    """Full names of the linear layers that get an adapter (see the module docs).
+
+    ``targets``: ``all-linear`` or comma-separated name suffixes. Raises :class:`ConfigError`
+    when nothing matches (a typo in a suffix), naming a few layers that exist.
+    """
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    wanted = None if targets.strip() == "all-linear" else \
+        [t.strip() for t in targets.split(",") if t.strip()]
+    names, seen = [], []
+    for name, module in model.named_modules():
+        if not isinstance(module, torch.nn.Linear) or module is output:
+            continue
+        if any(part in _VISION for part in name.split(".")):
+            continue
+        seen.append(name)
+        if wanted is None or any(name == t or name.endswith("." + t) for t in wanted):
+            names.append(name)
+    if not names:
+        examples = sorted({n.rsplit(".", 1)[-1] for n in seen})[:12]
+        raise ConfigError(f"lora_target_modules={targets!r} matches no linear layer of the "
+                          f"language model; its layers end in: {', '.join(examples)}")
+    return names
+
+
+def lora_config(model: torch.nn.Module, cfg: TrainConfig, base_ref: str) -> Any:
+    """The ``peft.LoraConfig`` of ``cfg`` for ``model``; ``base_ref`` (a model reference,
+    :func:`rlsd.models.resolve_model`) is recorded as ``base_model_name_or_path`` so that the
+    saved adapter names a base any pod can resolve."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=language_linear_names(model, cfg.lora_target_modules),
+                      bias="none", base_model_name_or_path=base_ref)
+
+
+def apply_lora(model: torch.nn.Module, cfg: TrainConfig, base_ref: str) -> torch.nn.Module:
+    """The model to train: ``model`` itself for full fine-tuning; for LoRA a ``PeftModel``
+    with a fresh adapter over ``model``, or ``model`` as loaded when it already carries the
+    adapter of an earlier round (resumed, settings checked).
+
+    Raises:
+        ConfigError: a LoRA policy with ``lora_rank = 0``, or an adapter whose rank, alpha or
+            layers differ from ``cfg`` (its optimizer state would not fit).
+    """
+    if is_peft_model(model):
+        if not cfg.lora_rank:
+            raise ConfigError("the policy is a LoRA adapter checkpoint: train it with the same "
+                              "lora_rank (or export it merged with python -m rlsd.models.export "
+                              "and train that in full)")
+        saved = model.peft_config["default"]
+        if (saved.r, float(saved.lora_alpha)) != (cfg.lora_rank, float(cfg.lora_alpha)):
+            raise ConfigError(f"the policy's adapter has rank {saved.r}, alpha "
+                              f"{saved.lora_alpha}; this round asks for rank {cfg.lora_rank}, "
+                              f"alpha {cfg.lora_alpha}: keep the adapter's settings")
+        return model
+    if not cfg.lora_rank:
+        return model
+    from peft import get_peft_model
+
+    return get_peft_model(model, lora_config(model, cfg, base_ref))
+
+
+def set_base_ref(model: Any, base_ref: str) -> None:
+    """Record ``base_ref`` as the base of the adapter that ``model`` will save."""
+    if is_peft_model(model):
+        for config in model.peft_config.values():
+            config.base_model_name_or_path = base_ref
