@@ -94,7 +94,9 @@ def apply_lora(model: torch.nn.Module, cfg: TrainConfig, base_ref: str) -> torch
         return model
     from peft import get_peft_model
 
-    return get_peft_model(model, lora_config(model, cfg, base_ref))
+    wrapped = get_peft_model(model, lora_config(model, cfg, base_ref))
+    set_base_ref(wrapped, base_ref)  # PEFT replaces it with the loaded folder's path
+    return wrapped
 
 
 def set_base_ref(model: Any, base_ref: str) -> None:
