@@ -80,7 +80,8 @@ from rlsd.train.checkpoint import (
     staging_dir,
 )
 from rlsd.train.engine import init_distributed, on_gpu
-from rlsd.train.loop import load_engine, preflight_policy, resolve_policy
+from rlsd.train.loop import load_engine, policy_base_ref, preflight_policy, resolve_policy
+from rlsd.train.lora import AdapterSnapshot, is_peft_model
 from rlsd.train.metrics import HISTORY_FILE, METRICS_FILE, previous_history
 from rlsd.train.plan import plan_round
 from rlsd.train.resume import starting_state
@@ -152,11 +153,16 @@ def _concat(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
 
 
 class _Teacher:
-    """The frozen teacher snapshot (K > 0) or the live policy (K = 0)."""
+    """The frozen teacher snapshot (K > 0) or the live policy (K = 0).
+
+    A LoRA policy's snapshot is its adapter's weights only (:class:`AdapterSnapshot`): the
+    teacher runs on the same base weights, never on a second copy of the model.
+    """
 
     def __init__(self, refresh_rounds: int) -> None:
         self.k = refresh_rounds
         self.model: torch.nn.Module | None = None
+        self.adapter: AdapterSnapshot | None = None
         self.step = 0
 
     def for_round(self, round_index: int, policy: torch.nn.Module, global_step: int
@@ -168,6 +174,13 @@ class _Teacher:
         """
         if self.k == 0:
             return None, global_step
+        if is_peft_model(policy):
+            if self.adapter is None:
+                self.adapter, self.step = AdapterSnapshot(policy), global_step
+            elif round_index % self.k == 0:
+                self.adapter.refresh()
+                self.step = global_step
+            return self.adapter.as_teacher(), self.step
         if self.model is None or round_index % self.k == 0:
             snapshot = copy.deepcopy(policy).eval().requires_grad_(False)
             for param in snapshot.parameters():
@@ -175,15 +188,24 @@ class _Teacher:
             self.model, self.step = snapshot, global_step
         return self.model, self.step
 
-    def load(self, folder: Path, device: torch.device) -> None:
+    def load(self, folder: Path, device: torch.device, policy: torch.nn.Module) -> None:
         """Restore the snapshot a checkpoint carries."""
+        self.step = int(json.loads((folder / TEACHER_DIR / TEACHER_STATE).read_text())["step"])
+        if is_peft_model(policy):
+            self.adapter = AdapterSnapshot(policy)
+            self.adapter.load(folder / TEACHER_DIR)
+            return
         model, _ = load_policy(folder / TEACHER_DIR, dtype="float32", device=device)
         self.model = model.eval().requires_grad_(False)
         self.step = int(json.loads((folder / TEACHER_DIR / TEACHER_STATE).read_text())["step"])
 
     def save(self, staging: Path, processor: Any) -> None:
         """Write the snapshot as a complete model folder (loadable, evaluable) into the
-        checkpoint being staged; nothing for K = 0."""
+        checkpoint being staged (for LoRA, an adapter folder); nothing for K = 0."""
+        if self.adapter is not None:
+            self.adapter.save(staging / TEACHER_DIR, processor)
+            (staging / TEACHER_DIR / TEACHER_STATE).write_text(json.dumps({"step": self.step}))
+            return
         if self.model is None:
             return
         self.model.save_pretrained(str(staging / TEACHER_DIR), safe_serialization=True)
@@ -247,8 +269,9 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings,
     device = torch.device("cuda", local_rank) if on_gpu() else torch.device("cpu")
     torch.manual_seed(train.seed)
     with phase("load"):
-        engine, processor, global_step = load_engine(policy_dir, train, device, world_size, 1,
-                                                     state)
+        engine, processor, global_step = load_engine(
+            policy_dir, train, device, world_size, 1, state,
+            base_ref=policy_base_ref(start_ref, policy_dir))
     if is_multimodal(processor):
         raise LoopError("the fused loop runs text models so far; use the staged mode for a "
                         "vision-language policy")
@@ -257,7 +280,7 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings,
     teacher = _Teacher(algo.teacher_refresh_rounds)
     if algo.teacher_refresh_rounds and first_round % algo.teacher_refresh_rounds != 0:
         if (policy_dir / TEACHER_DIR).is_dir():
-            teacher.load(policy_dir, device)  # resume: the snapshot of the last refresh
+            teacher.load(policy_dir, device, model)  # resume: the snapshot of the last refresh
         elif rank == 0:
             print(f"loop: {start_ref} carries no teacher snapshot; the teacher is refreshed "
                   f"from it now (round {first_round})", flush=True)
@@ -269,6 +292,9 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings,
     # The staged rollout's rule: vLLM when installed and a GPU is present (or when asked).
     colocated = None
     if select_backend(rollout_cfg.backend) == "vllm":
+        if is_peft_model(model):
+            raise LoopError("colocated vLLM does not take a LoRA policy's weights yet; use "
+                            "rollout.backend=transformers (or full fine-tuning)")
         if train.zero_stage == 3:
             raise LoopError("colocated vLLM loads full weights from every rank; ZeRO-3 "
                             "partitions them: use zero_stage <= 2 or rollout.backend=transformers")

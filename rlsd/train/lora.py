@@ -104,3 +104,88 @@ def set_base_ref(model: Any, base_ref: str) -> None:
     if is_peft_model(model):
         for config in model.peft_config.values():
             config.base_model_name_or_path = base_ref
+
+
+def adapter_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The adapter's parameters of a ``PeftModel``, by parameter name (live tensors)."""
+    return {name: param for name, param in model.named_parameters() if "lora_" in name}
+
+
+class AdapterSnapshot:
+    """A frozen copy of a LoRA policy's adapter: the self-teacher with ``K > 0``.
+
+    The teacher of the fused loop is the policy as it was at the last refresh. With LoRA
+    only the adapter changes, so the snapshot keeps the adapter's weights (megabytes), never
+    a second copy of the base model: :meth:`as_teacher` returns a module whose forward swaps
+    the snapshot into the live adapter, runs the policy and swaps the live weights back
+    (exactly: the tensors are copied, not recomputed). ZeRO-2 keeps whole parameters on every
+    rank, which the swap needs; ZeRO-3 partitions them (the loop refuses K > 0 there).
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        self.weights: dict[str, torch.Tensor] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Take the snapshot from the live adapter now."""
+        self.weights = {n: p.detach().clone() for n, p in adapter_weights(self.model).items()}
+
+    def swap(self) -> None:
+        """Exchange the live adapter's values and the snapshot's (twice restores both)."""
+        with torch.no_grad():
+            for name, param in adapter_weights(self.model).items():
+                kept = param.detach().clone()
+                param.copy_(self.weights[name])
+                self.weights[name] = kept
+
+    def as_teacher(self) -> torch.nn.Module:
+        """A module for :func:`rlsd.score.score_rollouts`'s ``teacher``."""
+        return _SnapshotTeacher(self)
+
+    def save(self, folder: Any, processor: Any) -> None:
+        """Write the snapshot as a LoRA adapter folder (loadable like any LoRA policy)."""
+        self.swap()
+        try:
+            self.model.save_pretrained(str(folder), safe_serialization=True, state_dict={
+                n: p.detach().to("cpu") for n, p in adapter_weights(self.model).items()})
+        finally:
+            self.swap()
+        processor.save_pretrained(str(folder))
+
+    def load(self, folder: Any) -> None:
+        """Restore a snapshot written by :meth:`save`."""
+        from peft.utils import load_peft_weights
+
+        saved = load_peft_weights(str(folder), device="cpu")
+        live = adapter_weights(self.model)
+        weights = {}
+        for name, param in live.items():
+            key = name.replace(".default.", ".")  # PEFT saves without the adapter's name
+            if key not in saved:
+                raise ConfigError(f"the teacher snapshot in {folder} has no weight {key}: it "
+                                  "was saved for another adapter")
+            weights[name] = saved[key].to(device=param.device, dtype=param.dtype)
+        self.weights = weights
+
+
+class _SnapshotTeacher(torch.nn.Module):
+    """The policy with the snapshot's adapter swapped in for the length of each forward."""
+
+    def __init__(self, snapshot: AdapterSnapshot) -> None:
+        super().__init__()
+        object.__setattr__(self, "_snapshot", snapshot)  # not a submodule: no second registry
+
+    @property
+    def config(self) -> Any:
+        return self._snapshot.model.config
+
+    def parameters(self, recurse: bool = True):  # noqa: D102 - the policy's own
+        return self._snapshot.model.parameters(recurse)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        self._snapshot.swap()
+        try:
+            return self._snapshot.model(*args, **kwargs)
+        finally:
+            self._snapshot.swap()

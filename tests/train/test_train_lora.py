@@ -30,7 +30,7 @@ from rlsd.models.export import main as export_main
 from rlsd.models.tiny import build_tiny_causal_lm, build_tiny_vlm
 from rlsd.storage import read_manifest
 from rlsd.train.config import TrainConfig
-from rlsd.train.lora import apply_lora, language_linear_names
+from rlsd.train.lora import AdapterSnapshot, apply_lora, language_linear_names
 from rlsd.train.loss import make_micro_batch, micro_batch_loss
 from rlsd.train.safe_state import load_state
 from rlsd.train.samples import build_round_data
@@ -191,3 +191,73 @@ def test_lora_rounds_checkpoint_the_adapter_resume_and_export(tiny_folder, tmp_p
                    "lora_alpha=8", "--set", f"zero_stage={zero_stage}")
     assert wrong.returncode != 0
     assert "adapter has rank 4" in wrong.stderr + wrong.stdout
+
+
+def test_adapter_snapshot_is_the_k_teacher_on_the_same_base(tiny_folder, tmp_path) -> None:
+    """The fused loop's frozen teacher with LoRA: the adapter as it was, over the live base
+    weights (no copy of them), the live adapter restored exactly after each forward."""
+    model, tokenizer = load_policy(tiny_folder, dtype="float32", device="cpu", for_training=True)
+    model = apply_lora(model, LORA, "default").eval()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.05)
+    ids = torch.tensor([[1, 520, 33, 1147, 2, 100, 200]])
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+        snapshot = AdapterSnapshot(model)
+        teacher = snapshot.as_teacher()
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.add_(0.05 * torch.randn_like(param))  # the policy moves on
+        live = model(input_ids=ids).logits
+        torch.testing.assert_close(teacher(input_ids=ids).logits, before)
+        torch.testing.assert_close(model(input_ids=ids).logits, live)  # restored
+        assert (live - before).abs().max() > 1e-4
+    assert all(a is b for a, b in zip(teacher.parameters(), model.parameters(), strict=True))
+    assert teacher.config is model.config
+
+    snapshot.save(tmp_path / "teacher", tokenizer)
+    assert is_adapter_folder(tmp_path / "teacher")
+    restored = AdapterSnapshot(model)
+    restored.load(tmp_path / "teacher")
+    with torch.no_grad():
+        torch.testing.assert_close(restored.as_teacher()(input_ids=ids).logits, before)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_fused_loop_with_lora_keeps_and_resumes_the_adapter_teacher(tiny_folder, tmp_path) -> None:
+    """rlsd.loop with LoRA and K = 3 on 2 processes: checkpoints are adapters with the
+    teacher snapshot as an adapter; the next chained job starts mid-period and restores it."""
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "-m", "rlsd.data", "--output", str(data), "--synthetic-n",
+                    "12", "--n-eval", "4"], check=True, capture_output=True)
+
+    def job(rounds: int, policy: Path, out: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+             "--master-port", str(_free_port()), "-m", "rlsd.loop", "--policy", str(policy),
+             "--prompts", str(data / "train.parquet"), "--output", str(out),
+             "--rounds", str(rounds), "--prompts-per-round", "4",
+             "--set", "rollout.samples_per_prompt=4", "--set", "rollout.max_new_tokens=8",
+             "--set", "train.micro_batch_tokens=256", "--set", "train.tensorboard=false",
+             "--set", "train.lora_rank=4", "--set", "algorithm.teacher_refresh_rounds=3"],
+            capture_output=True, text=True, env={**os.environ, "RLSD_NO_PROGRESS": "1"},
+            timeout=600)
+
+    first = job(2, tiny_folder, tmp_path / "job-1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    ckpt = tmp_path / "job-1" / "round-0001"
+    assert is_adapter_folder(ckpt) and is_adapter_folder(ckpt / "teacher")
+    assert not (ckpt / "model.safetensors").exists()
+    # The next chained job starts at round 2, inside the teacher's period: it loads the
+    # snapshot the checkpoint carries instead of refreshing it from the policy.
+    second = job(1, ckpt, tmp_path / "job-2")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "carries no teacher snapshot" not in second.stdout
+    assert "rounds 2..2" in second.stdout
+    final = tmp_path / "job-2" / "round-0002"
+    assert json.loads((final / "trainer_state.json").read_text())["round"] == 2
+    assert json.loads((final / "teacher" / "teacher_state.json").read_text())["step"] == 0
