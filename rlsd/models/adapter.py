@@ -144,3 +144,51 @@ def export_merged(adapter: str | os.PathLike[str], output: str | os.PathLike[str
     model.save_pretrained(str(target), safe_serialization=True)
     processor.save_pretrained(str(target))
     return target
+
+
+class AdapterView:
+    """One adapter of a multi-adapter ``PeftModel``, usable where a policy model is: calling
+    it activates the adapter, then runs the shared model (:func:`load_adapter_pair`)."""
+
+    def __init__(self, model: Any, adapter_name: str) -> None:
+        self.model, self.adapter_name = model, adapter_name
+
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    def parameters(self, recurse: bool = True) -> Any:
+        return self.model.parameters(recurse)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.model.set_adapter(self.adapter_name)
+        return self.model(*args, **kwargs)
+
+
+def load_adapter_pair(policy: str | os.PathLike[str], teacher: str | os.PathLike[str],
+                      dtype: Any = None, device: Any = None
+                      ) -> tuple[AdapterView, AdapterView, Any] | None:
+    """The policy and a frozen teacher that are two LoRA adapters of the same base (the
+    staged pipeline's RLSD teacher with K > 0 under LoRA) over **one** copy of the base:
+    ``(policy view, teacher view, processor)``; None when they are not two adapters of one
+    base (load them separately then)."""
+    from peft import PeftModel
+
+    from rlsd.models.loading import load_policy
+    from rlsd.models.resolve import resolve_model
+
+    if not (is_adapter_folder(policy) and is_adapter_folder(teacher)):
+        return None
+    if adapter_base(policy) != adapter_base(teacher):
+        return None
+    base, processor = load_policy(resolve_model(adapter_base(policy)), dtype=dtype,
+                                  device=device)
+    if any((Path(policy) / name).is_file() for name in _PROCESSOR_FILES):
+        from rlsd.models.loading import load_tokenizer_or_processor
+
+        processor = _with_padding_of(load_tokenizer_or_processor(policy), processor)
+    model = PeftModel.from_pretrained(base, str(policy), adapter_name="policy")
+    model.load_adapter(str(teacher), adapter_name="teacher")
+    model.eval()
+    model.requires_grad_(False)
+    return AdapterView(model, "policy"), AdapterView(model, "teacher"), processor

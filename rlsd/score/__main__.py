@@ -24,6 +24,7 @@ from rlsd.models import (
     load_tokenizer_or_processor,
     resolve_model,
 )
+from rlsd.models.adapter import load_adapter_pair
 from rlsd.phases import phase
 from rlsd.prompting import PromptError
 from rlsd.schemas import ROLLOUT_SCHEMA
@@ -69,13 +70,19 @@ def main(argv: list[str] | None = None) -> int:
         separate = teacher_dir is not None and teacher_dir.resolve() != policy_dir.resolve()
         with phase("load"):
             teacher = teacher_processor = None
-            if separate:
-                teacher, teacher_processor = load_policy(teacher_dir, dtype=dtype)
-            if separate and not cfg.behaviour_logprobs:
-                # Only the separate teacher runs: the policy's tokenizer encodes its prompts.
-                policy, processor = None, load_tokenizer_or_processor(policy_dir)
+            # Two LoRA adapters of one base (the K-teacher under LoRA): one base in memory.
+            pair = load_adapter_pair(policy_dir, teacher_dir, dtype=dtype) \
+                if separate and cfg.behaviour_logprobs else None
+            if pair is not None:
+                policy, teacher, processor = pair
             else:
-                policy, processor = load_policy(policy_dir, dtype=dtype)
+                if separate:
+                    teacher, teacher_processor = load_policy(teacher_dir, dtype=dtype)
+                if separate and not cfg.behaviour_logprobs:
+                    # Only the separate teacher runs: the policy's tokenizer encodes its prompts.
+                    policy, processor = None, load_tokenizer_or_processor(policy_dir)
+                else:
+                    policy, processor = load_policy(policy_dir, dtype=dtype)
         with_teacher = needs_teacher_logprobs(args.algorithm)
         started = time.perf_counter()
         with phase("compute"):

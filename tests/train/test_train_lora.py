@@ -25,7 +25,7 @@ import torch
 from rlsd.algorithms import AlgorithmConfig
 from rlsd.config import ConfigError
 from rlsd.models import load_policy
-from rlsd.models.adapter import adapter_base, is_adapter_folder
+from rlsd.models.adapter import adapter_base, is_adapter_folder, load_adapter_pair
 from rlsd.models.export import main as export_main
 from rlsd.models.tiny import build_tiny_causal_lm, build_tiny_vlm
 from rlsd.storage import read_manifest
@@ -261,3 +261,29 @@ def test_fused_loop_with_lora_keeps_and_resumes_the_adapter_teacher(tiny_folder,
     final = tmp_path / "job-2" / "round-0002"
     assert json.loads((final / "trainer_state.json").read_text())["round"] == 2
     assert json.loads((final / "teacher" / "teacher_state.json").read_text())["step"] == 0
+
+
+def test_two_adapters_of_one_base_share_it(tiny_folder, tmp_path) -> None:
+    """The staged K-teacher under LoRA: policy and teacher are adapters of one base, loaded
+    over one copy of it, each computing what it computes alone."""
+    folders = []
+    for seed in (0, 1):
+        model, tokenizer = load_policy(tiny_folder, dtype="float32", for_training=True)
+        model = apply_lora(model, LORA, str(tiny_folder))
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(0, 0.05)
+        folder = tmp_path / f"adapter-{seed}"
+        model.save_pretrained(str(folder))
+        tokenizer.save_pretrained(str(folder))
+        folders.append(folder)
+    policy, teacher, _ = load_adapter_pair(folders[0], folders[1], dtype="float32")
+    assert {id(p) for p in policy.parameters()} == {id(p) for p in teacher.parameters()}
+    ids = torch.tensor([[1, 520, 33, 1147, 2, 100]])
+    with torch.no_grad():
+        for view, folder in ((policy, folders[0]), (teacher, folders[1]), (policy, folders[0])):
+            alone, _ = load_policy(folder, dtype="float32")
+            torch.testing.assert_close(view(input_ids=ids).logits, alone(input_ids=ids).logits)
+    assert load_adapter_pair(folders[0], tiny_folder) is None  # not two adapters: load apart
