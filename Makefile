@@ -13,7 +13,8 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # grading workers, pytest): generation was measured 20x slower on a busy 2-core machine.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install test demo demo-staged demo-stages lint clean images image-component image-trainer images-push
+.PHONY: install test demo demo-staged demo-stages lint clean images image-component image-trainer images-push \
+	images-check
 
 install: $(STAMP)
 
@@ -51,22 +52,42 @@ demo-stages: $(STAMP)
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
 
-# Container images: needs a Docker engine with BuildKit; run from the repository root.
+# Container images (images/README.md), built from the repository root with DOCKER: docker or
+# podman (default: docker when its daemon answers, else podman: images/container-cli.sh).
+# IMAGE_BUILD_FLAGS go to both builds (e.g. --build-arg BASE_IMAGE=..., podman's -v mounts);
+# TRAINER_BUILD_ARGS / COMPONENT_BUILD_ARGS to one; IMAGE_PUSH_FLAGS to both pushes (e.g.
+# podman's --tls-verify=false for a plain-HTTP registry).
 IMAGE_REGISTRY ?= localhost:5000
 IMAGE_TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-DOCKER ?= docker
+# Resolved once, when first used (not on every make invocation).
+DOCKER ?= $(eval DOCKER := $(shell images/container-cli.sh))$(DOCKER)
+IMAGE_BUILD_FLAGS ?=
+COMPONENT_BUILD_ARGS ?=
 TRAINER_BUILD_ARGS ?=
+IMAGE_PUSH_FLAGS ?=
+COMPONENT_IMAGE_REF = $(IMAGE_REGISTRY)/rlsd-component:$(IMAGE_TAG)
+TRAINER_IMAGE_REF = $(IMAGE_REGISTRY)/rlsd-trainer:$(IMAGE_TAG)
 
 images: image-component image-trainer
+	@echo "built $(COMPONENT_IMAGE_REF) and $(TRAINER_IMAGE_REF); after make images-push, compile"
+	@echo "with: --component-image $(COMPONENT_IMAGE_REF) --param trainer_image=$(TRAINER_IMAGE_REF)"
 
 image-component:
-	DOCKER_BUILDKIT=1 $(DOCKER) build -f images/component/Dockerfile \
-		-t $(IMAGE_REGISTRY)/rlsd-component:$(IMAGE_TAG) .
+	DOCKER_BUILDKIT=1 $(DOCKER) build -f images/component/Dockerfile $(IMAGE_BUILD_FLAGS) \
+		$(COMPONENT_BUILD_ARGS) -t $(COMPONENT_IMAGE_REF) .
 
 image-trainer:
-	DOCKER_BUILDKIT=1 $(DOCKER) build -f images/trainer/Dockerfile $(TRAINER_BUILD_ARGS) \
-		-t $(IMAGE_REGISTRY)/rlsd-trainer:$(IMAGE_TAG) .
+	DOCKER_BUILDKIT=1 $(DOCKER) build -f images/trainer/Dockerfile $(IMAGE_BUILD_FLAGS) \
+		$(TRAINER_BUILD_ARGS) -t $(TRAINER_IMAGE_REF) .
 
 images-push: images
-	$(DOCKER) push $(IMAGE_REGISTRY)/rlsd-component:$(IMAGE_TAG)
-	$(DOCKER) push $(IMAGE_REGISTRY)/rlsd-trainer:$(IMAGE_TAG)
+	$(DOCKER) push $(IMAGE_PUSH_FLAGS) $(COMPONENT_IMAGE_REF)
+	$(DOCKER) push $(IMAGE_PUSH_FLAGS) $(TRAINER_IMAGE_REF)
+	@echo "pushed; compile with: --component-image $(COMPONENT_IMAGE_REF) --param trainer_image=$(TRAINER_IMAGE_REF)"
+
+# Build the component image and run the data prep and one verification inside it (images/
+# check.sh; its options, e.g. a local base image or a CA bundle for pip, as IMAGES_CHECK_FLAGS
+# or its environment variables: images/README.md).
+IMAGES_CHECK_FLAGS ?=
+images-check:
+	DOCKER=$(DOCKER) images/check.sh $(IMAGES_CHECK_FLAGS)
