@@ -30,7 +30,12 @@ from pathlib import Path
 from kfp import compiler
 
 from components import COMPONENT_NAMES
-from components._shared.image import build_component, component_image
+from components._shared.image import (
+    build_component,
+    component_image,
+    placeholder_references,
+    placeholder_warning,
+)
 from pipeline.options import CompileOptions
 from pipeline.pipeline import build_pipeline, component_body
 from pipeline.profile_defaults import profile_defaults
@@ -88,7 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def warn_placeholder_images(path: str | Path) -> bool:
+    """Print a warning on stderr when the compiled ``path`` names an image that is not
+    published yet (:func:`components._shared.image.placeholder_references`); returns whether
+    it did."""
+    import yaml
+
+    with open(path) as stream:
+        spec = next(yaml.safe_load_all(stream), None) or {}
+    message = placeholder_warning(str(path), placeholder_references(spec))
+    if message:
+        print(f"pipeline.compile: warning: {message}", file=sys.stderr)
+    return bool(message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The CLI (module docstring); returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
         options = config_from_args(CompileOptions, args)
@@ -96,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             paths = compile_components(args.components_dir, options.component_image or None)
             for path in paths:
                 print(f"wrote {path}")
+            if paths:  # one component file stands for all: they share the image
+                warn_placeholder_images(paths[0])
             return 0
         path = compile_pipeline(options, args.output, args.param)
     except (ConfigError, ValueError) as exc:
@@ -108,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {path}: {options.algorithm}, {options.rounds} round(s), {shape}, teacher "
           f"refresh K={options.teacher_refresh_rounds}{profile}, pipeline root "
           f"{options.pipeline_root}")
+    warn_placeholder_images(path)
     return 0
 
 

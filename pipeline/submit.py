@@ -16,6 +16,12 @@ S3 URI the storage layer accepts. KFP cron expressions have SIX fields (seconds 
 ``"0 0 3 * * *"`` is 03:00 every day. The run's caching is the compiled one (see
 :mod:`pipeline.pipeline`): submit never overrides it.
 
+A package that names a default image not published yet (``ghcr.io/rlsd-kubeflow/...``, see
+:mod:`components._shared.image`) is refused before anything is sent: build and push your own
+images and compile with them, give the trainer image with ``--param trainer_image=...``, or
+pass ``--allow-placeholder-images`` when you pushed or mirrored images under exactly those
+names.
+
 Exit status: 0 when the run (or recurring run) was created; 2 for a bad argument, parameter,
 cron expression or package (one line, nothing uploaded); 1 when the KFP API cannot be reached
 or refuses a request (one line naming the host and what to check). With ``KFP_HOST`` set, the
@@ -45,6 +51,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components._shared.image import (
+    TRAINER_IMAGE_PARAMETER,
+    placeholder_images,
+    placeholder_references,
+)
 from pipeline.options import check_pipeline_root
 from pipeline.params import LAUNCHERS as LAUNCHERS  # re-exported: rlsd.launch's modes
 from pipeline.params import check_parameters, pipeline_defaults, pipeline_types
@@ -393,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="recurring runs: also start the runs missed while paused")
     parser.add_argument("--pipeline-root", help="override the compiled pipeline root")
     parser.add_argument("--service-account", help="Kubernetes service account of the run")
+    parser.add_argument("--allow-placeholder-images", action="store_true",
+                        help="submit a package that names the default images although they "
+                             "are not published yet: only when you pushed or mirrored images "
+                             "under exactly those names")
     return parser
 
 
@@ -454,13 +469,50 @@ def plan_submission(args: argparse.Namespace, environ: Mapping[str, str],
         namespace=environ.get("KFP_NAMESPACE") or None)
 
 
-def package_pipeline_root(package: str | Path) -> str | None:
-    """The ``defaultPipelineRoot`` compiled into ``package`` (None if it has none)."""
+def package_spec(package: str | Path) -> dict[str, Any]:
+    """The pipeline spec of ``package`` (its first YAML document; ``{}`` if it is not a
+    mapping)."""
     import yaml
 
     with open(package) as stream:
         spec = next(yaml.safe_load_all(stream), None)
-    return spec.get("defaultPipelineRoot") if isinstance(spec, dict) else None
+    return spec if isinstance(spec, dict) else {}
+
+
+def package_pipeline_root(package: str | Path) -> str | None:
+    """The ``defaultPipelineRoot`` compiled into ``package`` (None if it has none)."""
+    return package_spec(package).get("defaultPipelineRoot")
+
+
+def check_images(package: str | Path, spec: Mapping[str, Any],
+                 params: Mapping[str, Any]) -> None:
+    """:class:`SubmitError` when the run would use an image that is not published yet
+    (:func:`components._shared.image.placeholder_references`): a component image compiled
+    into ``spec``, or a parameter default (``trainer_image``) that ``params`` does not
+    override with another image."""
+    placeholders = set(placeholder_images())
+    used: dict[str, str] = {}
+    for where, image in placeholder_references(spec).items():
+        kind, _, name = where.partition(" ")
+        if kind == "parameter" and name in params and str(params[name]).strip() not in \
+                placeholders:
+            continue  # this run names another image
+        shown = "every component" if kind == "executor" else f"parameter {name}"
+        used.setdefault(image, shown)
+    for name, value in params.items():  # --param trainer_image=<the placeholder itself>
+        if isinstance(value, str) and value.strip() in placeholders:
+            used.setdefault(value.strip(), f"parameter {name}")
+    if not used:
+        return
+    named = ", ".join(f"{image} ({where})" for image, where in used.items())
+    raise SubmitError(
+        f"{package} names image(s) that are not published yet: {named}; a cluster cannot "
+        f"pull them (the run's pods would wait in ImagePullBackOff). Build and push your own "
+        f"(make images-push IMAGE_REGISTRY=REGISTRY/PROJECT IMAGE_TAG=TAG; images/README.md), "
+        f"then recompile with --component-image REGISTRY/PROJECT/rlsd-component:TAG and "
+        f"--param {TRAINER_IMAGE_PARAMETER}=REGISTRY/PROJECT/rlsd-trainer:TAG (or pass that "
+        f"--param here); if you pushed or mirrored images under exactly these names, pass "
+        f"--allow-placeholder-images")
 
 
 def submit(plan: SubmitPlan, client: Any, host: str | None = None) -> dict[str, str]:
@@ -500,6 +552,8 @@ def main(argv: Sequence[str] | None = None,
     args = build_parser().parse_args(argv)
     try:
         plan = plan_submission(args, os.environ)  # everything checked before connecting
+        if not args.allow_placeholder_images:
+            check_images(plan.package, package_spec(plan.package), plan.params)
         host = kfp_host(os.environ)
         result = submit(plan, client_factory(os.environ), host)
     except SubmitError as exc:

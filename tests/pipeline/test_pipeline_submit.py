@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +22,7 @@ from kfp import compiler
 from pipeline.options import CompileOptions
 from pipeline.pipeline import build_pipeline
 from pipeline.submit import (
+    LAUNCHERS,
     SubmitError,
     build_parser,
     check_cron,
@@ -81,10 +83,19 @@ class FakeClient:
         return found
 
 
+#: Images of the test packages: not the placeholders (see the fixture).
+COMPONENT_IMAGE = "registry.example/rlsd-component:1"
+TRAINER_IMAGE = "registry.example/rlsd-trainer:1"
+
+
 @pytest.fixture(scope="module")
 def package(tmp_path_factory) -> Path:
+    """The pipeline compiled with images of its own (the default ones are placeholders that
+    submit refuses: test_pipeline_images.py)."""
     path = tmp_path_factory.mktemp("submit") / "rlsd.yaml"
-    compiler.Compiler().compile(build_pipeline(CompileOptions(rounds=1)), str(path))
+    options = CompileOptions(rounds=1, component_image=COMPONENT_IMAGE)
+    compiler.Compiler().compile(build_pipeline(options), str(path),
+                                pipeline_parameters={"trainer_image": TRAINER_IMAGE})
     return path
 
 
@@ -143,7 +154,8 @@ def test_params_are_typed_by_the_pipeline(package):
         parse_params(["lr=1"], pipeline)
     with pytest.raises(SubmitError, match="not of the form name=value"):
         parse_params(["learning_rate"], pipeline)
-    with pytest.raises(SubmitError, match=r"launcher must be one of \['local', 'pytorchjob'\]"):
+    with pytest.raises(SubmitError, match=re.escape(f"launcher must be one of {list(LAUNCHERS)}, "
+                                                    "got 'slurm'")):
         parse_params(["launcher=slurm"], pipeline)
 
 

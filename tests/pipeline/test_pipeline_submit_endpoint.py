@@ -35,10 +35,19 @@ from pipeline.submit import (
 FAKE_TOKEN = "fake-kfp-token-must-not-leak-0123456789"
 
 
+#: Images of the test packages: not the placeholders (see the fixture).
+COMPONENT_IMAGE = "registry.example/rlsd-component:1"
+TRAINER_IMAGE = "registry.example/rlsd-trainer:1"
+
+
 @pytest.fixture(scope="module")
 def package(tmp_path_factory) -> Path:
+    """The pipeline compiled with images of its own (the default ones are placeholders that
+    submit refuses: test_pipeline_images.py)."""
     path = tmp_path_factory.mktemp("endpoint") / "rlsd.yaml"
-    compiler.Compiler().compile(build_pipeline(CompileOptions(rounds=1)), str(path))
+    options = CompileOptions(rounds=1, component_image=COMPONENT_IMAGE)
+    compiler.Compiler().compile(build_pipeline(options), str(path),
+                                pipeline_parameters={"trainer_image": TRAINER_IMAGE})
     return path
 
 
