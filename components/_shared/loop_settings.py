@@ -14,7 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components._shared.overrides import override_args
+from components._shared.overrides import (
+    SettingsConflict,
+    override_args,
+    plain_value,
+    same_value,
+    split_settings,
+)
 
 #: Fused component parameter -> the rlsd.loop setting(s) it fills (``section.name``).
 LOOP_PARAMETERS: dict[str, tuple[str, ...]] = {
@@ -39,8 +45,79 @@ LOOP_PARAMETERS: dict[str, tuple[str, ...]] = {
 }
 
 
-class LoopSettingsError(ValueError):
-    """``loop_settings`` is not a mapping of sections to mappings of settings."""
+#: The fused component's flat settings inputs (the pipeline's parameters of the same names,
+#: read by the staged components as their ``settings``) -> the loop sections they fill.
+FLAT_SECTIONS: dict[str, tuple[str, ...]] = {
+    "rollout_settings": ("rollout",),
+    "verify_settings": ("verify",),
+    "score_settings": ("score",),
+    "train_settings": ("train", "algorithm"),
+    "fused_settings": ("loop",),
+}
+
+
+class LoopSettingsError(SettingsConflict):
+    """``loop_settings`` is not a mapping of sections to mappings of settings, or a setting
+    is given twice with two values."""
+
+
+def loop_sections(loop_settings: Mapping[str, Mapping[str, Any]] | None,
+                  flat: Mapping[str, Mapping[str, Any] | None], where: str = "fused"
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """``(sections, origin)``: the loop settings by section, from ``loop_settings`` (by
+    section) and the flat ``*_settings`` inputs (``flat``: input name of
+    :data:`FLAT_SECTIONS` -> its mapping), and where each ``section.name`` came from.
+
+    ``train_settings`` holds ``rlsd.train.TrainConfig`` and ``AlgorithmConfig`` fields and is
+    split between the two sections. A setting in both ``loop_settings`` and a flat input must
+    have one value (:class:`LoopSettingsError` otherwise); a key that is no field of its
+    section's dataclass is an error naming the valid ones.
+    """
+    from rlsd.loop.config import SECTIONS
+
+    sections: dict[str, dict[str, Any]] = {}
+    origin: dict[str, str] = {}
+    for section, fields in (loop_settings or {}).items():
+        if not isinstance(fields, Mapping):
+            raise LoopSettingsError(f"loop_settings[{section!r}] must be a mapping of "
+                                    f"settings, got {fields!r}")
+        sections[section] = dict(fields)
+        origin.update({f"{section}.{name}": f"loop_settings[{section!r}][{name!r}]"
+                       for name in fields})
+    for name, settings in flat.items():
+        if name not in FLAT_SECTIONS:
+            raise KeyError(f"{name!r} is not a flat settings input; known: "
+                           f"{sorted(FLAT_SECTIONS)}")
+        split = split_settings(settings, {s: SECTIONS[s] for s in FLAT_SECTIONS[name]},
+                               f"{where}: {name}")
+        for section, fields in split.items():
+            target = sections.setdefault(section, {})
+            for field_name, value in fields.items():
+                key = f"{section}.{field_name}"
+                if field_name in target and not same_value(target[field_name], value):
+                    raise LoopSettingsError(
+                        f"{where}: {name}[{field_name!r}]={plain_value(value)!r} and "
+                        f"{origin[key]}={plain_value(target[field_name])!r} disagree; give it once")
+                target[field_name] = value
+                origin[key] = f"{name}[{field_name!r}]"
+    return sections, origin
+
+
+def check_agreement(values: Mapping[str, Any], sections: Mapping[str, Mapping[str, Any]],
+                    origin: Mapping[str, str], where: str = "fused",
+                    labels: Mapping[str, str] | None = None) -> None:
+    """A setting that an input of :data:`LOOP_PARAMETERS` fills (``values``) and a section
+    also holds must have the same value there: :class:`LoopSettingsError` names both.
+    ``labels``: parameter -> how to name it (default: ``the input <name>``)."""
+    for param, value in values.items():
+        for target in LOOP_PARAMETERS.get(param, ()):
+            section, _, name = target.partition(".")
+            held = sections.get(section, {})
+            if name in held and not same_value(held[name], value):
+                label = (labels or {}).get(param, f"the input {param}")
+                raise LoopSettingsError(
+                    f"{where}: {label}={value!r} and {origin.get(target, target)}="
+                    f"{plain_value(held[name])!r} disagree; give {target} once (as {label})")
 
 
 def loop_overrides(values: Mapping[str, Any],

@@ -177,3 +177,51 @@ def checkpoint_uri(artifact_uri: str, artifact_path: str) -> str:
     if is_remote(artifact_uri):
         return remote_uri(artifact_uri).rstrip("/") + CHECKPOINT_SUFFIX
     return str(artifact_path).rstrip("/") + CHECKPOINT_SUFFIX
+
+
+def artifact_policy(path: str | os.PathLike[str], uri: str, *, remote: bool = False,
+                    copy_to: str | None = None) -> ModelPointer:
+    """The policy a ``Model`` input artifact holds, whoever produced it.
+
+    * a file: the pointer that the base_model, update and fused components write
+      (:func:`read_pointer`);
+    * a folder: a Hugging Face model folder (``config.json`` + safetensors) that another
+      pipeline's step wrote as its ``Model`` artifact. The KFP launcher has copied it to
+      ``path``; its weight files are checked here (headers only). Read in this task
+      (``remote=False``): a reference to that local copy. Read by other pods
+      (``remote=True``: a PyTorchJob's, or every later task for the base_model component):
+      they fetch models from S3 with a manifest (:mod:`rlsd.storage`), so the reference is the
+      artifact's own S3 folder when it has one; otherwise, with ``copy_to``, the local copy is
+      uploaded there once with a manifest (the base_model component does this), else
+      :class:`PointerError` says to bring the model in through the base_model component.
+    """
+    target = Path(path)
+    if not target.is_dir():
+        return read_pointer(target)
+    from rlsd.models.checkpoint import check_model_folder
+    from rlsd.models.errors import ModelError
+
+    try:
+        check_model_folder(target)
+    except ModelError as exc:
+        raise PointerError(f"the Model artifact {uri} is a folder but not a usable model: "
+                           f"{exc}") from None
+    if not remote:
+        return ModelPointer(uri=str(target), kind=KIND_REFERENCE)
+    from rlsd.storage import verify_manifest
+    from rlsd.storage.errors import IncompleteCheckpointError
+
+    source = remote_uri(uri)
+    try:
+        verify_manifest(source)
+        return ModelPointer(uri=source, kind=KIND_REFERENCE)
+    except IncompleteCheckpointError:
+        if not copy_to:
+            raise PointerError(
+                f"the Model artifact {source} is a model folder without an rlsd.storage "
+                "manifest, which the training pods need to fetch it; pass it through the "
+                "base_model component (its model_artifact input), which writes one") from None
+    from rlsd.storage import upload_dir
+
+    upload_dir(target, copy_to, metadata={"kind": "model", "source": source})
+    return ModelPointer(uri=copy_to, kind=KIND_REFERENCE)

@@ -4,7 +4,7 @@ The body loads the settings, calls the library and copies its files to the artif
 logic (sources, validation, split) is in :mod:`rlsd.data`.
 """
 
-from kfp.dsl import Dataset, Metrics, Output
+from kfp.dsl import Dataset, Input, Metrics, Output
 
 from components._shared.image import build_component
 
@@ -21,21 +21,29 @@ def data_prep(
     prompt_template: str = "",
     n_eval: int = 0,
     settings: dict = None,
+    data: Input[Dataset] = None,
 ):
     """Data prep: load a task data set (the built-in synthetic task, a preset such as gsm8k,
     a Hugging Face id, or parquet/jsonl on disk or S3), normalise it to the prompt schema,
     validate and split. Outputs train and eval prompt tables (parquet), the rejected rows
-    (jsonl, each with a reason) and counts. `prompt_template`: the template every prompt is
-    put in, with one {question} slot (empty: the one in `settings`, else rlsd.data's default:
-    think in <thought>, answer in <answer>). `n_eval`: held-out eval rows (0: the number in
-    `settings`, else eval_fraction of the valid rows). `settings`: any other
-    rlsd.data.DataConfig field (e.g. {"hf_config": "main", "eval_fraction": 0.1}); a
-    template or n_eval given both there and as an input must agree."""
+    (jsonl, each with a reason) and counts. `data`: instead of `source`, a Dataset artifact
+    from an upstream step: one .jsonl or .parquet file (format from the file name, else the
+    artifact's "format" metadata, else its content; a folder is refused), read with the same
+    mappings and row rules; `source` must then stay "synthetic" (its default).
+    `prompt_template`: the template every prompt is put in, with one {question} slot (empty:
+    the one in `settings`, else rlsd.data's default: think in <thought>, answer in
+    <answer>). `n_eval`: held-out eval rows (0: the number in `settings`, else eval_fraction
+    of the valid rows). `settings`: any other rlsd.data.DataConfig field (e.g.
+    {"prompt_field": "question", "answer_after": "####", "eval_fraction": 0.1}); a setting
+    given both there and as an input must have the same value (else the task fails naming
+    both)."""
     import json
     import shutil
     import tempfile
     from pathlib import Path
 
+    from components._shared.dataset_input import artifact_source
+    from components._shared.overrides import merge_settings
     from rlsd.config import from_dict
     from rlsd.data import (
         EVAL_FILE,
@@ -47,16 +55,21 @@ def data_prep(
         write_outputs,
     )
 
-    given = {name: value for name, value in (("prompt_template", prompt_template),
-                                             ("n_eval", n_eval)) if value}
-    for name, value in given.items():
-        if (settings or {}).get(name, value) != value:
-            raise ValueError(f"data_prep: {name}={value!r} and settings[{name!r}]="
-                             f"{settings[name]!r} disagree; give it once")
-    config = from_dict(DataConfig, {**(settings or {}), **given, "source": source,
-                                    "synthetic_difficulty": synthetic_difficulty,
-                                    "synthetic_n": synthetic_n, "seed": seed})
-    result = prepare(config)
+    if data is not None and (source.strip() not in ("", "synthetic")
+                             or "source" in (settings or {})):
+        shown = (settings or {}).get("source", source)
+        raise ValueError(f"data_prep: give the data once: the data artifact ({data.uri}) or "
+                         f"source={shown!r}, not both")
+    # 0 and "" mean "not given": the value in settings (or DataConfig's default) stands.
+    values = merge_settings(settings, {
+        "source": data.uri if data is not None else source,
+        "synthetic_difficulty": synthetic_difficulty, "synthetic_n": synthetic_n,
+        "seed": seed, "prompt_template": prompt_template or None, "n_eval": n_eval or None},
+        "data_prep")
+    config = from_dict(DataConfig, values)
+    loaded = artifact_source(data.path, data.uri, data.metadata, config) \
+        if data is not None else None
+    result = prepare(config, loaded)
     for key in ("rows_read", "rows_valid", "rows_rejected", "train_rows", "eval_rows",
                 "reject_fraction"):
         summary.log_metric(key, float(result.summary[key]))

@@ -29,22 +29,28 @@ def evaluate(
     (unbiased estimator) for each k in `k_values` (default 1 and samples_per_prompt), mean@n,
     maj@n, format, response length, truncation rate. Also a Markdown report and `results`, the
     evaluation folder (metrics.json, results.json with every graded response, items.json,
-    breakdown.json, report.md) that rlsd.evaluate.compare and the report component read. `label` names the policy in the report (e.g. "base", "final");
-    `settings`: any other rlsd.evaluate.EvalConfig field."""
+    breakdown.json, report.md) that rlsd.evaluate.compare and the report component read.
+    `label` names the policy in the report (e.g. "base", "final"); `policy`: the pointer of
+    the base_model, update or fused component, or a Hugging Face model folder artifact.
+    `settings`: any other rlsd.evaluate.EvalConfig field (e.g. {"top_p": 0.95,
+    "batch_size": 16}); a field given both there and as an input must have the same value
+    (max_prompts 0 and an empty k_values count as not given)."""
     import shutil
     import tempfile
     from pathlib import Path
 
-    from components._shared.model_pointer import read_pointer
+    from components._shared.model_pointer import artifact_policy
+    from components._shared.overrides import merge_settings
     from rlsd.config import from_dict
     from rlsd.evaluate import EvalConfig, run_evaluation
 
-    n = samples_per_prompt
-    config = from_dict(EvalConfig, {
-        **(settings or {}), "samples_per_prompt": n, "max_new_tokens": max_new_tokens,
+    values = merge_settings(settings, {
+        "samples_per_prompt": samples_per_prompt, "max_new_tokens": max_new_tokens,
         "temperature": temperature, "max_prompts": max_prompts or None, "seed": seed,
-        "k_values": list(k_values) if k_values else sorted({1, n})})
-    pointer = read_pointer(policy.path)
+        "k_values": list(k_values) if k_values else None}, "evaluate")
+    values.setdefault("k_values", sorted({1, int(samples_per_prompt)}))
+    config = from_dict(EvalConfig, values)
+    pointer = artifact_policy(policy.path, policy.uri)
     with tempfile.TemporaryDirectory() as tmp:
         values = run_evaluation(pointer.uri, prompts.path, tmp, config)
         shutil.copytree(tmp, results.path, dirs_exist_ok=True)

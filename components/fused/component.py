@@ -3,8 +3,9 @@ runs ``python -m rlsd.loop`` through :func:`rlsd.launch.launch_training`, exactl
 component runs ``python -m rlsd.train``.
 
 One job runs ``rounds`` rounds (rollout, grading, teacher pass and update) with the policy
-resident, as a Kubeflow PyTorchJob over ``nodes`` x ``gpus_per_node`` (``launcher=
-"pytorchjob"``) or under ``torchrun`` inside this task (``launcher="local"``). The loop writes
+resident, as a Kubeflow PyTorchJob or Trainer v2 TrainJob over ``nodes`` x ``gpus_per_node``
+(``launcher="pytorchjob"`` or ``"trainjob"``) or under ``torchrun`` inside this task
+(``launcher="local"``). The loop writes
 ``round-NNNN`` checkpoints (every ``save_every`` rounds and after its last) and each round's
 tables straight to ``<updated_policy.uri>-checkpoint``; this task then writes a pointer
 (:mod:`components._shared.model_pointer`) to the last round's checkpoint and copies that
@@ -51,30 +52,48 @@ def fused(
     job_settings: dict = None,
     loop_settings: dict = None,
     timeout_s: int = 0,
+    rollout_settings: dict = None,
+    verify_settings: dict = None,
+    score_settings: dict = None,
+    train_settings: dict = None,
+    fused_settings: dict = None,
+    job_defaults: dict = None,
 ):
     """Fused rounds: `rounds` RLSD rounds (rollout -> verify -> score -> update) in one
-    resident training job (python -m rlsd.loop), as a PyTorchJob over `nodes` x
-    `gpus_per_node` GPUs running `trainer_image` (launcher "pytorchjob"; needs an s3://
-    pipeline root) or under torchrun in this task (launcher "local", `nproc_per_node`
-    processes). The job starts from `policy` (or, when run again, from its own last complete
-    checkpoint) and writes round-NNNN checkpoints to <updated_policy>-checkpoint every
-    `save_every` rounds and after its last round. Outputs a Model pointer to the last round's
-    checkpoint, that round's rollouts, rewards and scores tables (scores empty for GRPO with
-    one step per round) and the last optimizer step's metrics. `round_index`: the job's first
-    round in the pipeline, which names the PyTorchJob. `job_settings`: rlsd.launch.
-    PyTorchJobSpec fields; `loop_settings`: other rlsd.loop settings by section, e.g.
-    {"train": {"zero_stage": 3}, "rollout": {"backend": "vllm"}} (an input above wins over
-    the same setting there; `top_p` is rollout.top_p)."""
+    resident training job (python -m rlsd.loop), as a Kubeflow PyTorchJob or Trainer v2
+    TrainJob over `nodes` x `gpus_per_node` GPUs running `trainer_image` (launcher
+    "pytorchjob" or "trainjob"; needs an s3:// pipeline root) or under torchrun in this task
+    (launcher "local", `nproc_per_node` processes). The job starts from `policy` (or, when
+    run again, from its own last complete checkpoint) and writes round-NNNN checkpoints to
+    <updated_policy>-checkpoint every `save_every` rounds and after its last round. Outputs a
+    Model pointer to the last round's checkpoint, that round's rollouts, rewards and scores
+    tables (scores empty for GRPO with one step per round) and the last optimizer step's
+    metrics. `round_index`: the job's first round in the pipeline, which names the job.
+    `job_settings`: rlsd.launch.PyTorchJobSpec fields, over `job_defaults` (the same fields;
+    the pipeline passes its compile-time trainer settings there) field by field. Other
+    rlsd.loop settings: flat, as the staged components take them, in `rollout_settings`
+    (RolloutConfig), `verify_settings` (VerifyConfig), `score_settings` (ScoreConfig),
+    `train_settings` (TrainConfig and AlgorithmConfig) and `fused_settings` (LoopConfig, e.g.
+    {"vllm_memory_fraction": 0.5}), or by section in `loop_settings`, e.g.
+    {"train": {"zero_stage": 3}, "rollout": {"backend": "vllm"}}. A setting given twice (in
+    two of these, or there and as an input above; `top_p` is rollout.top_p) must have the
+    same value, else the task fails naming both."""
 
-    from components._shared.loop_settings import check_loop_settings, loop_overrides
+    from components._shared.loop_settings import (
+        check_agreement,
+        check_loop_settings,
+        loop_overrides,
+        loop_sections,
+    )
     from components._shared.model_pointer import (
         KIND_CHECKPOINT,
+        artifact_policy,
         checkpoint_pointer,
         checkpoint_uri,
-        read_pointer,
         remote_uri,
         write_pointer,
     )
+    from components._shared.overrides import merge_settings
     from components._shared.train_metrics import log_last_step
     from rlsd.config import from_dict
     from rlsd.launch import PyTorchJobSpec, launch_training
@@ -85,26 +104,37 @@ def fused(
     from rlsd.train.resume import starting_state
     from rlsd.train.run_checkpoints import round_checkpoints
 
-    remote = launcher == "pytorchjob"
-    overrides = loop_overrides({
+    remote = launcher != "local"  # pytorchjob or trainjob: the job's pods read from S3
+    values = {
         "rounds": rounds, "save_every": save_every, "prompts_per_round": prompts_per_round,
         "samples_per_prompt": samples_per_prompt, "max_new_tokens": max_new_tokens,
         "temperature": temperature, "top_p": top_p, "seed": seed,
         "micro_batch_tokens": micro_batch_tokens,
         "learning_rate": learning_rate, "steps_per_round": steps_per_round,
         "algorithm": algorithm, "teacher_refresh_rounds": teacher_refresh_rounds,
-        "lam0": lam0, "lam_decay_steps": lam_decay_steps, "eps_w": eps_w}, loop_settings)
+        "lam0": lam0, "lam_decay_steps": lam_decay_steps, "eps_w": eps_w}
+    sections, origin = loop_sections(loop_settings, {
+        "rollout_settings": rollout_settings, "verify_settings": verify_settings,
+        "score_settings": score_settings, "train_settings": train_settings,
+        "fused_settings": fused_settings})
+    if "behaviour_logprobs" in sections.get("score", {}):
+        raise ValueError("fused: score.behaviour_logprobs cannot be set: the loop computes the "
+                         "behaviour log-probs exactly when steps_per_round > 1")
+    check_agreement(values, sections, origin)
+    overrides = loop_overrides(values, sections)
     # Check every setting here, before a job is scheduled, the way the loop will read them.
     if not check_loop_settings(overrides).loop.keep_tables:
         raise ValueError("fused: loop_settings sets loop.keep_tables=false, but this task "
                          "outputs the last round's tables (the report reads them)")
     named = {"name": job_name(run_id, round_index, prefix="rlsd-fused")} if run_id else {}
-    spec = from_dict(PyTorchJobSpec, {
-        **named, **(job_settings or {}), "module": "rlsd.loop", "image": trainer_image,
-        "nodes": nodes, "gpus_per_node": gpus_per_node, "nproc_per_node": nproc_per_node,
-        "s3_secret": s3_secret, "kfp_run_id": run_id, "round_index": round_index})
+    job = merge_settings({**named, **(job_defaults or {}), **(job_settings or {})}, {
+        "module": "rlsd.loop", "image": trainer_image or None, "nodes": nodes,
+        "gpus_per_node": gpus_per_node, "nproc_per_node": nproc_per_node,
+        "s3_secret": s3_secret or None, "kfp_run_id": run_id or None,
+        "round_index": round_index}, "fused", {"image": "trainer_image", "kfp_run_id": "run_id"})
+    spec = from_dict(PyTorchJobSpec, job)
 
-    start = read_pointer(policy.path)
+    start = artifact_policy(policy.path, policy.uri, remote=remote)
     policy_ref = remote_uri(start.uri) if remote and start.kind == KIND_CHECKPOINT else start.uri
     # The loop counts its rounds from the starting policy's round (a retried job finishes
     # the same rounds); so does this task, to find the job's last checkpoint.

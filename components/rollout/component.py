@@ -29,21 +29,26 @@ def rollout(
     `prompts_per_round` consecutive prompts of the table (0: all), wrapping around; shard
     `shard_index` of `num_shards` takes every num_shards-th of them. `top_p`: nucleus
     sampling mass (1.0: off). `settings`: any other rlsd.rollout.RolloutConfig field (e.g.
-    {"backend": "vllm"}); an input above wins over the same field there."""
+    {"backend": "vllm", "batch_size": 16}); a field given both there and as an input above
+    must have the same value (else the task fails naming both); max_prompts cannot be set
+    (round_index and prompts_per_round choose the prompts). `policy`: the pointer of the
+    base_model, update or fused component, or a Hugging Face model folder artifact."""
     import tempfile
     from pathlib import Path
 
-    from components._shared.model_pointer import read_pointer
+    from components._shared.model_pointer import artifact_policy
+    from components._shared.overrides import merge_settings, refuse_settings
     from components._shared.round_prompts import write_round_prompts
     from rlsd.config import from_dict
     from rlsd.rollout import RolloutConfig, run_rollout
 
-    config = from_dict(RolloutConfig, {
-        **(settings or {}), "samples_per_prompt": samples_per_prompt,
-        "max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
-        "seed": seed, "shard_index": shard_index, "num_shards": num_shards,
-        "max_prompts": None})
-    pointer = read_pointer(policy.path)
+    refuse_settings(settings, {"max_prompts": "round_index and prompts_per_round choose "
+                                              "each round's prompts"}, "rollout")
+    config = from_dict(RolloutConfig, {**merge_settings(settings, {
+        "samples_per_prompt": samples_per_prompt, "max_new_tokens": max_new_tokens,
+        "temperature": temperature, "top_p": top_p, "seed": seed, "shard_index": shard_index,
+        "num_shards": num_shards}, "rollout"), "max_prompts": None})
+    pointer = artifact_policy(policy.path, policy.uri)
     with tempfile.TemporaryDirectory() as tmp:
         window = str(Path(tmp) / "round-prompts.parquet")
         write_round_prompts(prompts.path, round_index, prompts_per_round, window)

@@ -24,21 +24,24 @@ def score(
     (`steps_per_round` > 1), the behaviour policy's. With one step the update is on-policy:
     its own forward gives s_t, so the teacher pass is the only extra forward. `teacher` is a
     frozen copy of the policy refreshed every K rounds; when it is the policy itself the model
-    loads once. `settings`: any other rlsd.score.ScoreConfig field (e.g.
-    {"hint_source": "solution"} or {"behaviour_logprobs": true})."""
-    from components._shared.model_pointer import read_pointer
-    from components._shared.overrides import override_args
+    loads once. `policy`, `teacher`: pointers of the base_model, update or fused component,
+    or Hugging Face model folder artifacts. `settings`: any other rlsd.score.ScoreConfig field
+    (e.g. {"hint_source": "solution", "teacher_template": "..."} or {"behaviour_logprobs":
+    true}, which wins over the choice from steps_per_round); micro_batch_tokens given both
+    there and as the input must have the same value."""
+    from components._shared.model_pointer import artifact_policy
+    from components._shared.overrides import merge_settings, override_args
     from rlsd.score.__main__ import main
 
-    policy_ref = read_pointer(policy.path).uri
-    teacher_ref = read_pointer(teacher.path).uri
+    policy_ref = artifact_policy(policy.path, policy.uri).uri
+    teacher_ref = artifact_policy(teacher.path, teacher.uri).uri
     argv = ["--policy", policy_ref, "--rollouts", rollouts.path, "--prompts", prompts.path,
-            "--output", scores.path, "--algorithm", algorithm,
-            "--micro-batch-tokens", str(micro_batch_tokens)]
+            "--output", scores.path, "--algorithm", algorithm]
     if teacher_ref != policy_ref:
         argv += ["--teacher", teacher_ref]
     # The behaviour pass is needed only off-policy; settings may still ask for it.
-    settings = {"behaviour_logprobs": steps_per_round > 1, **(settings or {})}
+    settings = merge_settings({"behaviour_logprobs": steps_per_round > 1, **(settings or {})},
+                              {"micro_batch_tokens": micro_batch_tokens}, "score")
     for item in override_args(settings):
         argv += ["--set", item]
     code = main(argv)

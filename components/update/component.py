@@ -1,9 +1,10 @@
 """RLSD update (design.md stage 5) as a component: a light driver around
 :func:`rlsd.launch.launch_training`.
 
-The training itself (``python -m rlsd.train``) runs as a Kubeflow PyTorchJob over
-``nodes`` x ``gpus_per_node`` (``launcher="pytorchjob"``), or under ``torchrun`` inside this
-task (``launcher="local"``: kfp.local, laptops). Either way the trainer writes the checkpoint
+The training itself (``python -m rlsd.train``) runs as a Kubeflow PyTorchJob
+(``launcher="pytorchjob"``) or Trainer v2 TrainJob (``launcher="trainjob"``) over ``nodes`` x
+``gpus_per_node``, or under ``torchrun`` inside this task (``launcher="local"``: kfp.local,
+laptops). Either way the trainer writes the checkpoint
 straight to ``<updated_policy.uri>-checkpoint`` and this task writes only the pointer to it
 (:mod:`components._shared.model_pointer`): the weights never pass through the KFP launcher.
 """
@@ -40,27 +41,35 @@ def update(
     job_settings: dict = None,
     train_settings: dict = None,
     timeout_s: int = 0,
+    job_defaults: dict = None,
 ):
     """Update: RLSD (or a baseline) optimizer step(s) on the round's scored rollouts with
-    DeepSpeed, as a PyTorchJob over `nodes` x `gpus_per_node` GPUs running `trainer_image`
-    (launcher "pytorchjob"; needs an s3:// pipeline root) or under torchrun in this task
-    (launcher "local", `nproc_per_node` processes). Outputs a Model artifact holding a pointer
-    to the checkpoint (written to <updated_policy>-checkpoint: URI, files, sizes, sha256,
-    round, step) and the last step's training metrics. `scores` is omitted for GRPO.
+    DeepSpeed, as a training job over `nodes` x `gpus_per_node` GPUs running `trainer_image`
+    (launcher "pytorchjob" or "trainjob": a Kubeflow PyTorchJob or Trainer v2 TrainJob; needs
+    an s3:// pipeline root) or under torchrun in this task (launcher "local",
+    `nproc_per_node` processes). Outputs a Model artifact holding a pointer to the checkpoint
+    (written to <updated_policy>-checkpoint: URI, files, sizes, sha256, round, step) and the
+    last step's training metrics. `scores` is omitted for GRPO. `policy`: the pointer of the
+    base_model, update or fused component, or a Hugging Face model folder artifact (with a
+    remote launcher it needs an rlsd.storage manifest: bring it in through base_model).
     `job_settings`: rlsd.launch.PyTorchJobSpec fields (node_selector, tolerations, cpu,
-    memory, shm_size, namespace...); `train_settings`: other rlsd.train.TrainConfig /
-    AlgorithmConfig fields (e.g. {"zero_stage": 3})."""
+    memory, shm_size, namespace, training_runtime...), over `job_defaults` (the same fields;
+    the pipeline passes its compile-time trainer settings there) field by field;
+    `train_settings`: other rlsd.train.TrainConfig / AlgorithmConfig fields (e.g.
+    {"zero_stage": 3, "clip_high": 0.28}). A field given both in a settings mapping and as an
+    input above must have the same value (else the task fails naming both; an empty
+    trainer_image counts as not given)."""
     import argparse
 
     from components._shared.model_pointer import (
         KIND_CHECKPOINT,
+        artifact_policy,
         checkpoint_pointer,
         checkpoint_uri,
-        read_pointer,
         remote_uri,
         write_pointer,
     )
-    from components._shared.overrides import override_args
+    from components._shared.overrides import merge_settings, override_args
     from components._shared.train_metrics import log_last_step
     from rlsd.algorithms import AlgorithmConfig
     from rlsd.config import configs_from_args, from_dict
@@ -68,7 +77,7 @@ def update(
     from rlsd.storage import read_manifest
     from rlsd.train import TrainConfig
 
-    remote = launcher == "pytorchjob"
+    remote = launcher != "local"  # pytorchjob or trainjob: the job's pods read from S3
     if steps_per_round > 1 and scores is None:
         raise ValueError(f"update: steps_per_round={steps_per_round} needs the behaviour "
                          "policy's log-probs (a scores table): after the first optimizer step "
@@ -78,20 +87,21 @@ def update(
     def where(artifact):  # trainer pods read the tables from S3, a local torchrun from disk
         return remote_uri(artifact.uri) if remote else artifact.path
 
-    settings = {**(train_settings or {}), "algorithm": algorithm,
-                "learning_rate": learning_rate, "lam0": lam0,
-                "lam_decay_steps": lam_decay_steps, "eps_w": eps_w,
-                "steps_per_round": steps_per_round, "micro_batch_tokens": micro_batch_tokens,
-                "seed": seed}
+    settings = merge_settings(train_settings, {
+        "algorithm": algorithm, "learning_rate": learning_rate, "lam0": lam0,
+        "lam_decay_steps": lam_decay_steps, "eps_w": eps_w, "steps_per_round": steps_per_round,
+        "micro_batch_tokens": micro_batch_tokens, "seed": seed}, "update")
     overrides = override_args(settings)
     # Check every setting here, before a job is scheduled, the way the trainer will read them.
     configs_from_args(argparse.Namespace(set=overrides), TrainConfig, AlgorithmConfig)
-    spec = from_dict(PyTorchJobSpec, {
-        **(job_settings or {}), "image": trainer_image, "nodes": nodes,
-        "gpus_per_node": gpus_per_node, "nproc_per_node": nproc_per_node,
-        "s3_secret": s3_secret, "kfp_run_id": run_id, "round_index": round_index})
+    job = merge_settings({**(job_defaults or {}), **(job_settings or {})}, {
+        "image": trainer_image or None, "nodes": nodes, "gpus_per_node": gpus_per_node,
+        "nproc_per_node": nproc_per_node, "s3_secret": s3_secret or None,
+        "kfp_run_id": run_id or None, "round_index": round_index}, "update",
+        {"image": "trainer_image", "kfp_run_id": "run_id"})
+    spec = from_dict(PyTorchJobSpec, job)
 
-    start = read_pointer(policy.path)
+    start = artifact_policy(policy.path, policy.uri, remote=remote)
     policy_ref = remote_uri(start.uri) if remote and start.kind == KIND_CHECKPOINT else start.uri
     output = checkpoint_uri(updated_policy.uri, updated_policy.path)
     args = ["--policy", policy_ref, "--rollouts", where(rollouts), "--rewards", where(rewards),

@@ -27,4 +27,23 @@ def test_prompt_template_and_n_eval_inputs(kfp_local):
 def test_an_input_and_a_setting_that_disagree_fail_the_task(kfp_local, capsys):
     with pytest.raises(RuntimeError):
         data_prep(synthetic_n=20, n_eval=4, settings={"n_eval": 5})
-    assert "data_prep: n_eval=4 and settings['n_eval']=5" in capsys.readouterr().out
+    assert ("data_prep: the input n_eval=4 and settings['n_eval']=5 disagree; give n_eval once"
+            in capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(("inputs", "message"), [
+    # An input left at its default still sets its field: settings may not say otherwise.
+    ({"settings": {"source": "gsm8k"}},
+     "the input source='synthetic' and settings['source']='gsm8k' disagree"),
+    ({"seed": 2, "settings": {"seed": 3}}, "the input seed=2 and settings['seed']=3 disagree"),
+])
+def test_every_input_and_its_setting_must_agree(kfp_local, capsys, inputs, message):
+    with pytest.raises(RuntimeError):
+        data_prep(synthetic_n=20, **inputs)
+    assert message in capsys.readouterr().out
+
+
+def test_an_agreeing_setting_and_kfp_doubles_pass(kfp_local):
+    # KFP hands a dict's numbers over as doubles: 3.0 is the seed 3.
+    task = data_prep(synthetic_n=20, seed=3, settings={"seed": 3.0, "n_eval": 5.0})
+    assert read_prompts(task.outputs["eval_prompts"].path).num_rows == 5

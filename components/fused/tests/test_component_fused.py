@@ -31,6 +31,22 @@ def _fused_pipeline(prompts, **settings):
     ({"loop_settings": {"rollout": {"no_such_setting": 1}}}, "unknown setting(s)"),
     # The task outputs the last round's tables: the loop must keep them.
     ({"loop_settings": {"loop": {"keep_tables": False}}}, "loop.keep_tables=false"),
+    # The flat settings inputs (the pipeline's groups) fill their sections...
+    ({"train_settings": {"zero_stage": 5}}, "[train] zero_stage must be 0, 1, 2 or 3, got 5"),
+    ({"train_settings": {"clip_low": 1.5}}, "[algorithm] setting 'clip_low' must be in [0, 1)"),
+    ({"fused_settings": {"vllm_memory_fraction": 2}}, "[loop] setting 'vllm_memory_fraction'"),
+    ({"verify_settings": {"time_limt_s": 5}},
+     "fused: verify_settings: unknown setting(s) ['time_limt_s'] (fields of VerifyConfig)"),
+    # ... and a setting given twice must have one value.
+    ({"rollout_settings": {"top_p": 0.9}},
+     "fused: the input top_p=1.0 and rollout_settings['top_p']=0.9 disagree; give "
+     "rollout.top_p once (as the input top_p)"),
+    ({"rollout_settings": {"backend": "vllm"},
+      "loop_settings": {"rollout": {"backend": "transformers"}}},
+     "fused: rollout_settings['backend']='vllm' and loop_settings['rollout']['backend']="
+     "'transformers' disagree"),
+    ({"score_settings": {"behaviour_logprobs": True}}, "score.behaviour_logprobs cannot be set"),
+    ({"job_settings": {"nodes": 2}}, "fused: the input nodes=1 and settings['nodes']=2 disagree"),
 ])
 def test_bad_settings_fail_before_launching(kfp_local, prompts_file, capsys, settings,
                                             message):
