@@ -8,8 +8,10 @@ it is the compiled form for reuse in other pipelines (``python -m pipeline.compi
 """
 
 #: Every component folder, in the order data flows through a round (design.md, "Layout");
-#: ``fused`` runs many rounds (rollout to update) in one job: the pipeline's fused mode.
+#: ``check_settings`` checks a run's parameter values before anything else starts; ``fused``
+#: runs many rounds (rollout to update) in one job: the pipeline's fused mode.
 COMPONENT_NAMES = (
+    "check_settings",
     "base_model",
     "data_prep",
     "rollout",

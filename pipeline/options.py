@@ -18,7 +18,9 @@ parameters (:mod:`pipeline.pipeline`) and can change per run. These cannot:
   (round ``r`` uses the policy of round ``floor(r / K) * K``; ``K = 0``: the live policy);
 * Kubernetes settings of the tasks (kfp-kubernetes writes them into the platform spec):
   the S3 credentials Secret (by name only), node selectors, tolerations, ``/dev/shm``,
-  resources, and the trainer's node selector / tolerations / GPU type for the PyTorchJob.
+  resources, and the trainer's node selector / tolerations / GPU type for the PyTorchJob;
+* the KFP retry policy of every task that may be retried (``retries`` and the backoff,
+  :data:`pipeline.pipeline.RETRIES` says which tasks and why).
 
 Loaded with :mod:`rlsd.config` (flags, ``--config file.yaml``, ``--set name=value``); dict and
 list values are YAML, e.g. ``--task-node-selector '{pool: cpu}'``.
@@ -27,6 +29,7 @@ list values are YAML, e.g. ``--task-node-selector '{pool: cpu}'``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,7 +133,21 @@ class CompileOptions:
         "tolerations of the PyTorchJob pods (Kubernetes form: key, operator, value, effect)"))
     trainer_settings: dict[str, Any] = field(default_factory=dict, metadata=_help(
         "other rlsd.launch.PyTorchJobSpec fields of the trainer: cpu, memory, shm_size, "
-        "namespace, service_account, secret_env..."))
+        "namespace, service_account, secret_env... (the job_settings parameter of a run "
+        "overrides them field by field)"))
+    retries: int = field(default=2, metadata=_help(
+        "KFP retries of every task after a failure (a lost node, an evicted pod, an S3 "
+        "outage); 0: no retry policy at all. Every task is safe to run again: outputs are "
+        "rewritten whole, a training job replaces its leftover and resumes from its last "
+        "complete checkpoint"))
+    retry_backoff: str = field(default="60s", metadata=_help(
+        "wait before the first retry (a duration: 30s, 2m, 1h)"))
+    retry_backoff_factor: float = field(default=2.0, metadata=_help(
+        "each further retry waits this many times longer"))
+    retry_backoff_max: str = field(default="24h", metadata=_help(
+        "no retry starts later than this after the task's first attempt started (Argo's "
+        "backoff.maxDuration, which also becomes a retried pod's deadline): longer than the "
+        "longest task, a fused job's rounds included"))
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid option."""
@@ -185,6 +202,7 @@ class CompileOptions:
             raise ConfigError(f"trainer_settings {clash} are set by pipeline parameters or "
                               "other options (trainer_node_selector, trainer_tolerations, "
                               "gpu_type, s3_secret)")
+        self.check_retries()
         fields = {f.name for f in dataclasses.fields(PyTorchJobSpec)}
         unknown = sorted(set(self.trainer_settings) - fields)
         if unknown:
@@ -194,6 +212,27 @@ class CompileOptions:
             from_dict(PyTorchJobSpec, self.job_settings())
         except PyTorchJobSpecError as exc:
             raise ConfigError(f"trainer settings: {exc}") from None
+
+    def check_retries(self) -> None:
+        """The retry options: a count >= 0, durations KFP can read, a factor >= 1."""
+        if self.retries < 0:
+            raise ConfigError(f"retries must be >= 0 (0: no retries), got {self.retries}")
+        seconds = {name: duration_seconds(getattr(self, name), name)
+                   for name in ("retry_backoff", "retry_backoff_max")}
+        if not math.isfinite(self.retry_backoff_factor) or self.retry_backoff_factor < 1:
+            raise ConfigError("retry_backoff_factor must be a number >= 1, got "
+                              f"{self.retry_backoff_factor}")
+        if self.retries and seconds["retry_backoff_max"] <= seconds["retry_backoff"]:
+            raise ConfigError(f"retry_backoff_max ({self.retry_backoff_max}) must be longer "
+                              f"than retry_backoff ({self.retry_backoff}), or no retry starts")
+
+    def retry_policy(self) -> dict[str, Any] | None:
+        """``PipelineTask.set_retry``'s arguments, or None when ``retries`` is 0."""
+        if not self.retries:
+            return None
+        return {"num_retries": self.retries, "backoff_duration": self.retry_backoff,
+                "backoff_factor": self.retry_backoff_factor,
+                "backoff_max_duration": self.retry_backoff_max}
 
     def gpu_node_selector(self) -> dict[str, str]:
         return {self.gpu_type_label: self.gpu_type} if self.gpu_type else {}
@@ -220,6 +259,20 @@ class CompileOptions:
     def needs_scores(self) -> bool:
         """GRPO alone trains without the self-teacher's log-probs: no score tasks."""
         return self.algorithm != "grpo"
+
+
+def duration_seconds(text: str, name: str) -> int:
+    """``text`` (``30s``, ``2m``, ``1h``, ``1d``: a whole number and a unit) in seconds, as KFP
+    reads a retry duration; :class:`ConfigError` naming ``name`` otherwise."""
+    from kfp.dsl.structures import convert_duration_to_seconds
+
+    try:
+        seconds = convert_duration_to_seconds(str(text).strip())
+    except (ValueError, IndexError):
+        seconds = -1
+    if seconds < 0:
+        raise ConfigError(f"{name} {text!r} is not a duration (e.g. 30s, 2m, 1h, 1d)")
+    return seconds
 
 
 def check_pipeline_root(root: str, name: str = "pipeline_root") -> str:

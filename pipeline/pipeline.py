@@ -1,8 +1,12 @@
 """The RLSD DAG (design.md, "Rounds" and "Layout"), built for given compile-time options.
 
+Both modes start with ``check settings``: it checks every parameter value the run got
+(:func:`pipeline.params.check_parameters`, as compile and submit do) before anything else
+starts, and hands the report the settings groups it validated.
+
 Staged mode (``mode="staged"``, the default: every stage of every round is its own task)::
 
-    base model ─┐                     data prep (train, eval prompts)
+    check settings → base model ─┐    data prep (train, eval prompts)
                 ▼                              │
     round r:  ParallelFor shard k:  rollout(k) → verify(k) → score(k)   (no score for GRPO)
                 merge (dsl.Collected of the three; keys and digests checked)
@@ -17,7 +21,7 @@ round r's update output. The score task of round r reads the teacher from round
 
 Fused mode (``mode="fused"``; design.md, "Two ways to run the rounds")::
 
-    base model ─┐                     data prep (train, eval prompts)
+    check settings → base model ─┐    data prep (train, eval prompts)
                 ▼                              │
     job j:    fused (PyTorchJob or torchrun running python -m rlsd.loop): rounds
               j*M .. min((j+1)*M, R) - 1 with the policy resident → pointer to its last
@@ -42,14 +46,31 @@ recurring run never reuses the first run's data split or policy. Verify, merge a
 read only their input artifacts (the report's checkpoint is the one its input pointer names,
 with its files' sizes and digests) and may cache; since their inputs come from tasks that
 never cache, a hit can only be the same artifacts again (a retry of the same run). The fused
-task samples and trains (it is rollout, score and update in one): it never caches.
+task samples and trains (it is rollout, score and update in one): it never caches. Check
+settings is a pure function of its parameters: it may cache.
+
+Parameters: both signatures are built from one table, :data:`pipeline.params.
+PIPELINE_PARAMETERS` (name, type, default from the settings dataclasses, help, which modes),
+so the two modes cannot drift apart; the help texts are the parameters' descriptions in the
+YAML and the KFP UI. The settings groups (``data_settings``, ``rollout_settings``...) reach
+every field of each stage's settings dataclass at run time.
+
+Retries (:data:`RETRIES`, the ``retries`` and ``retry_backoff*`` compile options): every task
+that can fail for a passing reason (a lost node, an evicted pod, an S3 outage) and is safe to
+run again gets a KFP retry policy. All of them are safe: each writes its outputs whole (a
+retry rewrites them), base model and data prep read again what they read, and the update and
+fused tasks' training jobs are named after the run and round, replace a leftover job of that
+name and skip (update) or resume (fused) the rounds whose checkpoints are complete under the
+same output URI, which KFP gives a retry. Check settings is not retried: it fails only on a
+bad value, which a retry would only report later.
 """
 
 # No `from __future__ import annotations`: KFP reads the pipeline signature's real types.
 import importlib
+import inspect
 import re
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from kfp import dsl
 from kfp.dsl import HTML, Markdown, Metrics
@@ -58,9 +79,14 @@ from kfp.dsl.python_component import PythonComponent
 from components import COMPONENT_NAMES
 from components._shared.image import build_component, component_image
 from pipeline import kube, yaml_comments
-from pipeline.options import DEFAULT_TRAINER_IMAGE, CompileOptions
-from pipeline.params import check_parameters, pipeline_defaults, pipeline_types
-from rlsd.data.prompt_format import PROMPT_TEMPLATE
+from pipeline.options import CompileOptions
+from pipeline.params import (
+    PipelineParameter,
+    check_parameters,
+    pipeline_defaults,
+    pipeline_parameters,
+    pipeline_types,
+)
 
 # The default prompt template spans lines: keep the YAML's comment header valid (KFP #10438).
 yaml_comments.install()
@@ -75,6 +101,8 @@ class Caching(NamedTuple):
 
 #: The caching decision of every component (a new component must add one).
 CACHING: dict[str, Caching] = {
+    "check_settings": Caching(True, "pure function of its input parameters: it reads "
+                                    "nothing, samples nothing and writes only its output"),
     "base_model": Caching(False, "resolves resume_from / resume_round=-1 (the last finished "
                                  "round) and checks an s3:// model's manifest at run time"),
     "data_prep": Caching(False, "reads a data source named by a string: an s3:// file or a "
@@ -94,6 +122,34 @@ CACHING: dict[str, Caching] = {
 UNCACHED_COMPONENTS = tuple(name for name, c in CACHING.items() if not c.enabled)
 
 
+class Retry(NamedTuple):
+    """Whether a component's tasks get the compile options' retry policy, and why."""
+
+    enabled: bool
+    reason: str
+
+
+#: The retry decision of every component (a new component must add one; module docstring).
+RETRIES: dict[str, Retry] = {
+    "check_settings": Retry(False, "fails only on a bad parameter value, which a retry would "
+                                   "only report later"),
+    "base_model": Retry(True, "writes one pointer file; resolves the same reference again"),
+    "data_prep": Retry(True, "reads its source again and rewrites its splits whole (the split "
+                             "is seeded)"),
+    "rollout": Retry(True, "rewrites its rollouts table whole (sampling is seeded)"),
+    "verify": Retry(True, "pure function of its artifacts; rewrites its rewards table"),
+    "score": Retry(True, "rewrites its scores table whole"),
+    "merge": Retry(True, "pure function of the shards' artifacts"),
+    "update": Retry(True, "the training job is named after the run and round and replaces a "
+                          "leftover of that name; a complete checkpoint at the output is kept, "
+                          "not trained again"),
+    "fused": Retry(True, "the training job replaces a leftover of its name and resumes from "
+                         "its last complete round-NNNN checkpoint under the same output URI"),
+    "evaluate": Retry(True, "rewrites its metrics, report and results whole"),
+    "report": Retry(True, "pure function of its artifacts; rewrites the page"),
+}
+
+
 def component_body(name: str) -> Callable:
     """The Python function of ``components/<name>/component.py``."""
     return getattr(importlib.import_module(f"components.{name}.component"), name)
@@ -110,6 +166,15 @@ def cached_task(name: str, component: PythonComponent, **arguments) -> dsl.Pipel
     if name not in CACHING:
         raise KeyError(f"component {name!r} has no caching decision in pipeline.CACHING")
     return component(**arguments).set_caching_options(CACHING[name].enabled)
+
+
+def retried(name: str, task: dsl.PipelineTask, options: CompileOptions) -> dsl.PipelineTask:
+    """``task`` with the compile options' retry policy if :data:`RETRIES` allows it for
+    component ``name`` (and ``options.retries`` > 0)."""
+    if name not in RETRIES:
+        raise KeyError(f"component {name!r} has no retry decision in pipeline.RETRIES")
+    policy = options.retry_policy()
+    return task.set_retry(**policy) if policy and RETRIES[name].enabled else task
 
 
 def pipeline_name(options: CompileOptions) -> str:
@@ -141,12 +206,26 @@ class PipelineOutputs(NamedTuple):
     training_report: HTML
 
 
+#: The settings groups each stage's component takes (its input name -> the pipeline's group).
+STAGE_SETTINGS: dict[str, dict[str, str]] = {
+    "data_prep": {"settings": "data_settings"},
+    "rollout": {"settings": "rollout_settings"},
+    "verify": {"settings": "verify_settings"},
+    "score": {"settings": "score_settings"},
+    "update": {"train_settings": "train_settings", "job_settings": "job_settings"},
+    "fused": {name: name for name in ("rollout_settings", "verify_settings", "score_settings",
+                                      "train_settings", "fused_settings", "job_settings")},
+    "evaluate": {"settings": "eval_settings"},
+}
+
+
 class _Builder:
     """What both modes share: the components, task settings, the start and the end."""
 
     def __init__(self, options: CompileOptions) -> None:
         self.options = options
         self.comps = stage_components(options.component_image or None)
+        self.params: Mapping[str, Any] = {}
 
     def light(self, task: dsl.PipelineTask, title: str) -> dsl.PipelineTask:
         return kube.common_settings(task.set_display_name(title), self.options)
@@ -159,7 +238,11 @@ class _Builder:
         return kube.update_task_settings(task.set_display_name(title), self.options)
 
     def stage(self, name: str, **arguments) -> dsl.PipelineTask:
-        return cached_task(name, self.comps[name], **arguments)
+        """A task of component ``name`` with its caching and retry decisions and its
+        settings groups (:data:`STAGE_SETTINGS`) from the pipeline's parameters."""
+        groups = {arg: self.params[group] for arg, group in STAGE_SETTINGS.get(name, {}).items()}
+        return retried(name, cached_task(name, self.comps[name], **groups, **arguments),
+                       self.options)
 
     def report_settings(self) -> dict:
         """The report's compile-time settings: the profile, the algorithm and the graph's
@@ -171,40 +254,56 @@ class _Builder:
         return {"profile": o.profile, "algorithm": o.algorithm,
                 "settings": {**shape, "teacher_refresh_rounds": o.teacher_refresh_rounds}}
 
-    def start(self, model, resume_from, resume_round, data_source, synthetic_difficulty,
-              synthetic_size, eval_split_size, prompt_template, seed
-              ) -> tuple[dsl.PipelineTask, dsl.PipelineTask]:
-        """The base model and data prep tasks."""
-        base = self.light(self.stage("base_model", model=model, resume_from=resume_from,
-                                     resume_round=resume_round), "base model")
+    def start(self) -> tuple[dsl.PipelineTask, dsl.PipelineTask, dsl.PipelineTask]:
+        """The check settings task, then the base model and data prep tasks after it."""
+        p = self.params
+        check = self.light(self.stage("check_settings", **p, mode=self.options.mode,
+                                      job_defaults=self.options.job_settings()),
+                           "check settings")
+        base = self.light(self.stage("base_model", model=p["model"],
+                                     resume_from=p["resume_from"],
+                                     resume_round=p["resume_round"]), "base model")
         data = self.light(self.stage("data_prep",
-            source=data_source, synthetic_difficulty=synthetic_difficulty,
-            synthetic_n=synthetic_size, n_eval=eval_split_size,
-            prompt_template=prompt_template, seed=seed), "data prep")
-        return base, data
+            source=p["data_source"], synthetic_difficulty=p["synthetic_difficulty"],
+            synthetic_n=p["synthetic_size"], n_eval=p["eval_split_size"],
+            prompt_template=p["prompt_template"], seed=p["seed"]), "data prep")
+        base.after(check)
+        data.after(check)
+        return check, base, data
 
-    def finish(self, data: dsl.PipelineTask, base_policy, final_policy,
-               tables: dsl.PipelineTask, *, max_new_tokens, eval_samples, eval_prompts,
-               eval_temperature, seed, eps_w, run_settings: dict) -> PipelineOutputs:
+    def trainer(self) -> dict[str, Any]:
+        """The training job's arguments that update and fused share."""
+        p = self.params
+        return dict(launcher=p["launcher"], nodes=p["nodes"], gpus_per_node=p["gpus_per_node"],
+                    nproc_per_node=p["nproc_per_node"], trainer_image=p["trainer_image"],
+                    s3_secret=self.options.s3_secret, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                    job_defaults=self.options.job_settings())
+
+    def finish(self, check: dsl.PipelineTask, data: dsl.PipelineTask, base_policy,
+               final_policy, tables: dsl.PipelineTask) -> PipelineOutputs:
         """Both evaluations and the report; ``tables``: the task whose ``round_rollouts``,
-        ``round_rewards`` and ``round_scores`` are the last round's tables;
-        ``run_settings``: the pipeline parameters that reach training, which the report
-        lists (:meth:`report_settings`)."""
+        ``round_rewards`` and ``round_scores`` are the last round's tables. The report lists
+        the reported parameters (:attr:`pipeline.params.PipelineParameter.reported`) and the
+        settings groups ``check`` validated."""
+        p = self.params
         evals = {}
         for label, policy in (("base", base_policy), ("final", final_policy)):
             evals[label] = self.model_task(self.stage("evaluate",
                 policy=policy, prompts=data.outputs["eval_prompts"], label=label,
-                samples_per_prompt=eval_samples, max_new_tokens=max_new_tokens,
-                temperature=eval_temperature, max_prompts=eval_prompts, seed=seed),
-                f"evaluate {label} policy")
+                samples_per_prompt=p["eval_samples"], max_new_tokens=p["max_new_tokens"],
+                temperature=p["eval_temperature"], max_prompts=p["eval_prompts"],
+                seed=p["seed"]), f"evaluate {label} policy")
+        reported = {q.name: p[q.name] for q in pipeline_parameters(self.options.mode)
+                    if q.reported}
         report = self.light(self.stage("report",
             final_policy=final_policy, rollouts=tables.outputs["round_rollouts"],
             rewards=tables.outputs["round_rewards"],
             scores=tables.outputs["round_scores"],
             base_evaluation=evals["base"].outputs["results"],
-            final_evaluation=evals["final"].outputs["results"], eps_w=eps_w,
+            final_evaluation=evals["final"].outputs["results"], eps_w=p["eps_w"],
             title=f"{pipeline_name(self.options)}: training report",
-            **self.report_settings(), **run_settings), "training report")
+            stage_settings=check.output, **self.report_settings(), **reported),
+            "training report")
         return PipelineOutputs(
             base_metrics=evals["base"].outputs["metrics"],
             base_report=evals["base"].outputs["report"],
@@ -213,184 +312,124 @@ class _Builder:
             training_report=report.outputs["training_report"])
 
 
+def _docstring(parameters: tuple[PipelineParameter, ...]) -> str:
+    """The pipeline function's docstring: KFP makes each ``Args`` line the parameter's
+    description in the YAML (and the KFP UI)."""
+    lines = ["RLSD pipeline.", "", "Args:"]
+    lines += [f"    {q.name}: {' '.join(q.help.split())}" for q in parameters]
+    return "\n".join(lines) + "\n"
+
+
+def _pipeline_function(b: _Builder, name: str, body: Callable[[_Builder], PipelineOutputs]
+                       ) -> Callable:
+    """The ``@dsl.pipeline`` function of ``b.options.mode``: its signature is the mode's
+    parameters (:func:`pipeline.params.pipeline_parameters`; KFP reads names, types and
+    defaults from it), and it runs ``body`` with them in ``b.params``."""
+    options = b.options
+    parameters = pipeline_parameters(options.mode)
+    signature = inspect.Signature(
+        [inspect.Parameter(q.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=q.default,
+                           annotation=q.type) for q in parameters],
+        return_annotation=PipelineOutputs)
+
+    def pipeline_func(*args: Any, **kwargs: Any) -> PipelineOutputs:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        b.params = dict(bound.arguments)
+        return body(b)
+
+    pipeline_func.__signature__ = signature
+    pipeline_func.__name__ = pipeline_func.__qualname__ = name
+    pipeline_func.__doc__ = _docstring(parameters)
+    return dsl.pipeline(name=pipeline_name(options), description=pipeline_description(options),
+                        pipeline_root=options.pipeline_root)(pipeline_func)
+
+
 def build_pipeline(options: CompileOptions | None = None) -> Callable:
     """The ``@dsl.pipeline`` function for ``options`` (validated here, with the pipeline
     parameters' defaults: :func:`pipeline.params.check_parameters`): the staged graph, or the
     fused one for ``mode="fused"``."""
     options = options or CompileOptions()
     options.validate()
-    build = _fused_pipeline if options.mode == "fused" else _staged_pipeline
-    pipeline = build(_Builder(options))
+    b = _Builder(options)
+    pipeline = (_pipeline_function(b, "rlsd_fused_pipeline", _fused_rounds)
+                if options.mode == "fused" else
+                _pipeline_function(b, "rlsd_pipeline", _staged_rounds))
     # The defaults written into the YAML obey the same rules as a submitted value.
-    check_parameters(pipeline_defaults(pipeline), pipeline_types(pipeline))
+    check_parameters(pipeline_defaults(pipeline), pipeline_types(pipeline),
+                     job_defaults=options.job_settings())
     return pipeline
 
 
-def _staged_pipeline(b: _Builder) -> Callable:
-    options = b.options
+def _staged_rounds(b: _Builder) -> PipelineOutputs:
+    """Check settings -> base model and data prep -> R rounds of rollout / verify / score
+    (fanned out over the shards) -> merge -> update -> evaluations -> report."""
+    options, p = b.options, b.params
     shards = list(range(options.rollout_shards))
-    job_settings = options.job_settings()
     model_task, light, stage = b.model_task, b.light, b.stage
-
-    @dsl.pipeline(name=pipeline_name(options), description=pipeline_description(options),
-                  pipeline_root=options.pipeline_root)
-    def rlsd_pipeline(
-        model: str = "default",
-        resume_from: str = "",
-        resume_round: int = -1,
-        data_source: str = "synthetic",
-        synthetic_difficulty: int = 1,
-        synthetic_size: int = 100,
-        eval_split_size: int = 0,
-        prompt_template: str = PROMPT_TEMPLATE,
-        samples_per_prompt: int = 8,
-        prompts_per_round: int = 256,
-        max_new_tokens: int = 4096,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        learning_rate: float = 1e-6,
-        lam0: float = 0.5,
-        lam_decay_steps: int = 60,
-        eps_w: float = 0.2,
-        steps_per_round: int = 1,
-        micro_batch_tokens: int = 8192,
-        nodes: int = 1,
-        gpus_per_node: int = 1,
-        nproc_per_node: int = 0,
-        trainer_image: str = DEFAULT_TRAINER_IMAGE,
-        launcher: str = "pytorchjob",
-        eval_samples: int = 1,
-        eval_prompts: int = 0,
-        eval_temperature: float = 0.0,
-        seed: int = 0,
-    ) -> PipelineOutputs:
-        base, data = b.start(model, resume_from, resume_round, data_source,
-                             synthetic_difficulty, synthetic_size, eval_split_size,
-                             prompt_template, seed)
-        run_settings = dict(
-            samples_per_prompt=samples_per_prompt, prompts_per_round=prompts_per_round,
-            temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-            learning_rate=learning_rate, steps_per_round=steps_per_round,
-            prompt_template=prompt_template)
-        train = data.outputs["train"]
-        policies = [base.outputs["policy"]]  # policies[r]: what round r samples from
-        for r in range(options.rounds):
-            policy, teacher = policies[r], policies[options.teacher_round(r)]
-            with dsl.ParallelFor(shards) as shard:
-                rollout = model_task(stage("rollout",
-                    policy=policy, prompts=train, round_index=r,
-                    prompts_per_round=prompts_per_round, shard_index=shard,
-                    num_shards=len(shards), samples_per_prompt=samples_per_prompt,
-                    max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                    seed=seed), f"round {r}: rollout")
-                verify = light(stage("verify",
-                    prompts=train, rollouts=rollout.outputs["rollouts"]), f"round {r}: verify")
-                if options.needs_scores:
-                    score = model_task(stage("score",
-                        policy=policy, teacher=teacher, rollouts=rollout.outputs["rollouts"],
-                        prompts=train, algorithm=options.algorithm,
-                        micro_batch_tokens=micro_batch_tokens,
-                        steps_per_round=steps_per_round), f"round {r}: score")
-            collected = {"rollouts": dsl.Collected(rollout.outputs["rollouts"]),
-                         "rewards": dsl.Collected(verify.outputs["rewards"])}
+    check, base, data = b.start()
+    train = data.outputs["train"]
+    policies = [base.outputs["policy"]]  # policies[r]: what round r samples from
+    for r in range(options.rounds):
+        policy, teacher = policies[r], policies[options.teacher_round(r)]
+        with dsl.ParallelFor(shards) as shard:
+            rollout = model_task(stage("rollout",
+                policy=policy, prompts=train, round_index=r,
+                prompts_per_round=p["prompts_per_round"], shard_index=shard,
+                num_shards=len(shards), samples_per_prompt=p["samples_per_prompt"],
+                max_new_tokens=p["max_new_tokens"], temperature=p["temperature"],
+                top_p=p["top_p"], seed=p["seed"]), f"round {r}: rollout")
+            verify = light(stage("verify",
+                prompts=train, rollouts=rollout.outputs["rollouts"]), f"round {r}: verify")
             if options.needs_scores:
-                collected["scores"] = dsl.Collected(score.outputs["scores"])
-            merge = light(stage("merge", **collected, algorithm=options.algorithm),
-                          f"round {r}: merge")
-            scores = {"scores": merge.outputs["round_scores"]} if options.needs_scores else {}
-            update = stage("update",
-                policy=policy, rollouts=merge.outputs["round_rollouts"],
-                rewards=merge.outputs["round_rewards"], prompts=train, **scores,
-                algorithm=options.algorithm, round_index=r, launcher=launcher,
-                learning_rate=learning_rate, lam0=lam0, lam_decay_steps=lam_decay_steps,
-                eps_w=eps_w, steps_per_round=steps_per_round,
-                micro_batch_tokens=micro_batch_tokens, seed=seed, nodes=nodes,
-                gpus_per_node=gpus_per_node, nproc_per_node=nproc_per_node,
-                trainer_image=trainer_image, s3_secret=options.s3_secret,
-                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, job_settings=job_settings)
-            b.driver(update, f"round {r}: update")
-            policies.append(update.outputs["updated_policy"])
-            last_round = merge
+                score = model_task(stage("score",
+                    policy=policy, teacher=teacher, rollouts=rollout.outputs["rollouts"],
+                    prompts=train, algorithm=options.algorithm,
+                    micro_batch_tokens=p["micro_batch_tokens"],
+                    steps_per_round=p["steps_per_round"]), f"round {r}: score")
+        collected = {"rollouts": dsl.Collected(rollout.outputs["rollouts"]),
+                     "rewards": dsl.Collected(verify.outputs["rewards"])}
+        if options.needs_scores:
+            collected["scores"] = dsl.Collected(score.outputs["scores"])
+        merge = light(stage("merge", **collected, algorithm=options.algorithm),
+                      f"round {r}: merge")
+        scores = {"scores": merge.outputs["round_scores"]} if options.needs_scores else {}
+        update = stage("update",
+            policy=policy, rollouts=merge.outputs["round_rollouts"],
+            rewards=merge.outputs["round_rewards"], prompts=train, **scores,
+            algorithm=options.algorithm, round_index=r,
+            learning_rate=p["learning_rate"], lam0=p["lam0"],
+            lam_decay_steps=p["lam_decay_steps"], eps_w=p["eps_w"],
+            steps_per_round=p["steps_per_round"], micro_batch_tokens=p["micro_batch_tokens"],
+            seed=p["seed"], **b.trainer())
+        b.driver(update, f"round {r}: update")
+        policies.append(update.outputs["updated_policy"])
+        last_round = merge
+    return b.finish(check, data, policies[0], policies[-1], last_round)
 
-        return b.finish(data, policies[0], policies[-1], last_round,
-                        max_new_tokens=max_new_tokens, eval_samples=eval_samples,
-                        eval_prompts=eval_prompts, eval_temperature=eval_temperature,
-                        seed=seed, eps_w=eps_w, run_settings=run_settings)
 
-    return rlsd_pipeline
-
-
-def _fused_pipeline(b: _Builder) -> Callable:
-    """Data prep -> base model -> ceil(R / M) chained fused jobs -> evaluations -> report.
-    The parameters are the staged pipeline's, plus ``save_every`` (without
-    ``rollout_shards``' ParallelFor: the job shards over its own ranks)."""
-    options = b.options
-    job_settings = options.job_settings()
-
-    @dsl.pipeline(name=pipeline_name(options), description=pipeline_description(options),
-                  pipeline_root=options.pipeline_root)
-    def rlsd_fused_pipeline(
-        model: str = "default",
-        resume_from: str = "",
-        resume_round: int = -1,
-        data_source: str = "synthetic",
-        synthetic_difficulty: int = 1,
-        synthetic_size: int = 100,
-        eval_split_size: int = 0,
-        prompt_template: str = PROMPT_TEMPLATE,
-        samples_per_prompt: int = 8,
-        prompts_per_round: int = 256,
-        max_new_tokens: int = 4096,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        learning_rate: float = 1e-6,
-        lam0: float = 0.5,
-        lam_decay_steps: int = 60,
-        eps_w: float = 0.2,
-        steps_per_round: int = 1,
-        micro_batch_tokens: int = 8192,
-        save_every: int = 10,
-        nodes: int = 1,
-        gpus_per_node: int = 1,
-        nproc_per_node: int = 0,
-        trainer_image: str = DEFAULT_TRAINER_IMAGE,
-        launcher: str = "pytorchjob",
-        eval_samples: int = 1,
-        eval_prompts: int = 0,
-        eval_temperature: float = 0.0,
-        seed: int = 0,
-    ) -> PipelineOutputs:
-        base, data = b.start(model, resume_from, resume_round, data_source,
-                             synthetic_difficulty, synthetic_size, eval_split_size,
-                             prompt_template, seed)
-        run_settings = dict(
-            samples_per_prompt=samples_per_prompt, prompts_per_round=prompts_per_round,
-            temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-            learning_rate=learning_rate, steps_per_round=steps_per_round,
-            prompt_template=prompt_template)
-        policy = base.outputs["policy"]
-        for first, count in options.fused_jobs():
-            job = b.stage("fused",
-                policy=policy, prompts=data.outputs["train"], rounds=count,
-                algorithm=options.algorithm,
-                teacher_refresh_rounds=options.teacher_refresh_rounds, round_index=first,
-                launcher=launcher, prompts_per_round=prompts_per_round,
-                samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
-                temperature=temperature, top_p=top_p, learning_rate=learning_rate, lam0=lam0,
-                lam_decay_steps=lam_decay_steps, eps_w=eps_w, steps_per_round=steps_per_round,
-                micro_batch_tokens=micro_batch_tokens, seed=seed, save_every=save_every,
-                nodes=nodes, gpus_per_node=gpus_per_node, nproc_per_node=nproc_per_node,
-                trainer_image=trainer_image, s3_secret=options.s3_secret,
-                run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, job_settings=job_settings)
-            b.driver(job, fused_title(first, count))
-            policy = job.outputs["updated_policy"]
-
-        return b.finish(data, base.outputs["policy"], policy, job,
-                        max_new_tokens=max_new_tokens, eval_samples=eval_samples,
-                        eval_prompts=eval_prompts, eval_temperature=eval_temperature,
-                        seed=seed, eps_w=eps_w, run_settings=run_settings)
-
-    return rlsd_fused_pipeline
+def _fused_rounds(b: _Builder) -> PipelineOutputs:
+    """Check settings -> base model and data prep -> ceil(R / M) chained fused jobs ->
+    evaluations -> report. The parameters are the staged pipeline's, plus ``save_every`` and
+    ``fused_settings`` (without ``rollout_shards``' ParallelFor: the job shards over its own
+    ranks)."""
+    options, p = b.options, b.params
+    check, base, data = b.start()
+    policy = base.outputs["policy"]
+    for first, count in options.fused_jobs():
+        job = b.stage("fused",
+            policy=policy, prompts=data.outputs["train"], rounds=count,
+            algorithm=options.algorithm,
+            teacher_refresh_rounds=options.teacher_refresh_rounds, round_index=first,
+            prompts_per_round=p["prompts_per_round"],
+            samples_per_prompt=p["samples_per_prompt"], max_new_tokens=p["max_new_tokens"],
+            temperature=p["temperature"], top_p=p["top_p"], learning_rate=p["learning_rate"],
+            lam0=p["lam0"], lam_decay_steps=p["lam_decay_steps"], eps_w=p["eps_w"],
+            steps_per_round=p["steps_per_round"], micro_batch_tokens=p["micro_batch_tokens"],
+            seed=p["seed"], save_every=p["save_every"], **b.trainer())
+        b.driver(job, fused_title(first, count))
+        policy = job.outputs["updated_policy"]
+    return b.finish(check, data, base.outputs["policy"], policy, job)
 
 
 def fused_title(first: int, count: int) -> str:

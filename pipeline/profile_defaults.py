@@ -4,10 +4,12 @@
 defaults of the pipeline parameters that carry them, so the KFP UI shows them and a run (or
 ``--param``) can still override each one; ``python -m pipeline.run_local --profile NAME``
 runs with them. :data:`PROFILE_PARAMETERS` is the one table from a profile setting
-(``section.field``, the names of ``python -m rlsd.loop --set``) to the pipeline parameter
+(``section.field``, the names of ``python -m rlsd.loop --set``) to the typed pipeline parameter
 that carries it, as the components hand it on (:mod:`pipeline.params` checks the same
-fields). Nothing is dropped silently: a profile setting the pipeline cannot take is an error
-naming it, with three exceptions, each exact:
+fields). Every other setting goes into its section's settings group (:data:`SECTION_GROUPS`:
+``verify.default_verifier`` becomes ``verify_settings = {"default_verifier": ...}``), which
+reaches every field of the section's dataclass. Nothing is dropped silently: a profile setting
+the pipeline cannot take is an error naming it, with two exceptions, each exact:
 
 * several settings share one parameter, as the tasks share it: ``max_new_tokens`` (rollout
   and evaluation), ``seed`` (data prep, rollout, update, evaluation) and
@@ -15,11 +17,10 @@ naming it, with three exceptions, each exact:
   profile that sets only one sets the parameter for every task that reads it);
 * :data:`COMPILE_OPTION_SETTINGS`: the algorithm, the teacher refresh K and the rounds shape
   the graph, so they are compile options, not parameters; a profile value equal to the
-  option's is accepted, another is refused asking for the option;
-* :data:`ALREADY_SO`: settings the pipeline has no parameter for because it already does what
-  the value says. ``verify.default_verifier = "numeric"``: the verifier for rows that name
-  none; every row data prep writes names its verifier (the synthetic task's rows name
-  ``numeric``), so the verify step never falls back to a default. Any other value is refused.
+  option's is accepted, another is refused asking for the option.
+
+A group value the pipeline sets itself (``rollout.num_shards``...) is refused by the group's
+check (:func:`pipeline.params.check_parameters`) with the group and the setting named.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from typing import Any
 from pipeline.options import CompileOptions
 from pipeline.params import pipeline_types
 from rlsd.config import ConfigError
-from rlsd.data.synthetic import VERIFIER as SYNTHETIC_VERIFIER
 from rlsd.profiles import Profile, get_profile
 
 
@@ -94,11 +94,12 @@ COMPILE_OPTION_SETTINGS: dict[str, str] = {
     "loop.rounds": "rounds",
 }
 
-#: Profile setting -> (the one value accepted, why the pipeline already does that).
-ALREADY_SO: dict[str, tuple[Any, str]] = {
-    "verify.default_verifier": (
-        SYNTHETIC_VERIFIER, "every row data prep writes names its verifier (the synthetic "
-                            f"task's rows: {SYNTHETIC_VERIFIER})"),
+#: Profile section -> the settings group (dict parameter) that takes its other settings
+#: (``loop``: the fused pipeline's only).
+SECTION_GROUPS: dict[str, str] = {
+    "data": "data_settings", "rollout": "rollout_settings", "verify": "verify_settings",
+    "score": "score_settings", "train": "train_settings", "algorithm": "train_settings",
+    "evaluate": "eval_settings", "loop": "fused_settings",
 }
 
 
@@ -120,11 +121,12 @@ def _typed(value: Any, kind: str, setting: str, param: str) -> Any:
 def parameters_for(profile: Profile, types: Mapping[str, str],
                    options: CompileOptions) -> dict[str, Any]:
     """Pipeline parameter -> value for every setting of ``profile``, typed as ``types`` says
-    (the pipeline's parameters and their KFP types: :func:`pipeline.params.pipeline_types`).
+    (the pipeline's parameters and their KFP types: :func:`pipeline.params.pipeline_types`);
+    settings without a typed parameter go into their section's group (a dict).
 
     Raises:
-        ProfileError: a setting the pipeline has no parameter for (unless the compile option
-            or the pipeline already does exactly that), a parameter this pipeline lacks
+        ProfileError: a setting of a section the pipeline has no group for, a compile option's
+            setting with another value than the option's, a parameter this pipeline lacks
             (``loop.save_every`` in staged mode), a value of the wrong type, or two settings
             of one shared parameter with different values. The message names the profile and
             the setting.
@@ -141,15 +143,17 @@ def parameters_for(profile: Profile, types: Mapping[str, str],
                         f"{getattr(options, option)!r}; give --{option.replace('_', '-')} "
                         f"{value}")
                 continue
-            if setting in ALREADY_SO:
-                accepted, why = ALREADY_SO[setting]
-                if value != accepted:
-                    raise ProfileError(f"{setting}={value!r}: the pipeline has no parameter for "
-                                       f"it and grades with {accepted!r} ({why})")
-                continue
             if setting not in PROFILE_PARAMETERS:
-                raise ProfileError(f"{setting}={value!r}: the pipeline has no parameter for it "
-                                   "(pipeline.profile_defaults.PROFILE_PARAMETERS)")
+                section, _, name = setting.partition(".")
+                group = SECTION_GROUPS.get(section)
+                if group is None:
+                    raise ProfileError(f"{setting}={value!r}: the pipeline has no parameter for "
+                                       "it (pipeline.profile_defaults.SECTION_GROUPS)")
+                if group not in types:
+                    raise ProfileError(f"{setting}={value!r}: this pipeline has no parameter "
+                                       f"{group} (a fused-mode parameter?)")
+                values.setdefault(group, {})[name] = value
+                continue
             target = PROFILE_PARAMETERS[setting]
             param, convert = (target, None) if isinstance(target, str) else target
             if param not in types:

@@ -11,7 +11,8 @@ the built-in default model (SmolLM2-135M-Instruct) and the synthetic arithmetic 
 update runs ``torchrun`` with ``--nproc`` processes through :mod:`rlsd.launch`
 (``launcher=local``); with ``--mode fused`` each chained fused job runs ``torchrun -m
 rlsd.loop`` the same way. kfp.local ignores the Kubernetes settings (secrets, node selectors,
-resources). At the end it copies the pipeline's training report to ``<root>/report.html``
+resources); the pipeline is compiled without retries (kfp.local would run them, backoff
+included, but nothing here fails for a passing reason). At the end it copies the pipeline's training report to ``<root>/report.html``
 (before/after evaluation, training curves, token credit), writes ``<root>/report.md`` (base vs
 final policy on the same eval prompts) and prints where everything is.
 
@@ -172,8 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rounds = args.rounds if args.rounds is not None else (1 if args.small else 2)
+    # No retries: kfp.local runs the retry policy with its backoff, but nothing fails here for
+    # a passing reason (no node to lose), so a retry would only repeat a failure minutes later.
     options = CompileOptions(rounds=rounds, rollout_shards=args.shards, algorithm=args.algorithm,
-                             mode=args.mode, profile=args.profile)
+                             mode=args.mode, profile=args.profile, retries=0)
     if args.teacher_refresh_rounds is not None:
         options.teacher_refresh_rounds = args.teacher_refresh_rounds
     if args.rounds_per_job is not None:

@@ -16,6 +16,9 @@ from components import COMPONENT_NAMES
 from pipeline.pipeline import CACHING
 
 EXPECTED_CACHING = {
+    # Checks the run's parameter values: reads nothing, samples nothing, writes only its
+    # output (the settings groups it validated).
+    "check_settings": True,
     # External state named by a string: resume_round=-1 is "the last finished round" under
     # resume_from, and an s3:// model's manifest is checked as it is now. A cached base
     # model would hand a new run the first run's starting point.
@@ -45,7 +48,7 @@ def _cached(task: dict) -> bool:
 
 #: The components of each mode's graph (GRPO has no score task).
 STAGED_KINDS = set(EXPECTED_CACHING) - {"fused"}
-FUSED_KINDS = {"base_model", "data_prep", "fused", "evaluate", "report"}
+FUSED_KINDS = {"check_settings", "base_model", "data_prep", "fused", "evaluate", "report"}
 
 
 @pytest.mark.parametrize("algorithm", ["rlsd", "grpo"])

@@ -13,8 +13,10 @@ from components._shared.image import DEFAULT_COMPONENT_IMAGE, IMAGE_ENV
 from pipeline.compile import COMPONENTS_DIR, compile_components, main
 
 STAGE_INPUTS = {  # artifact inputs each component declares
-    "base_model": set(),
-    "data_prep": set(),
+    "check_settings": set(),
+    # Optional: another pipeline's Model / Dataset artifact instead of a string (issue 14).
+    "base_model": {"model_artifact"},
+    "data_prep": {"data"},
     "rollout": {"policy", "prompts"},
     "verify": {"prompts", "rollouts"},
     "score": {"policy", "teacher", "rollouts", "prompts"},

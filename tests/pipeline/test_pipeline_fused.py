@@ -73,11 +73,12 @@ def test_no_staged_task_and_every_other_stage_is_there(compiled):
     ir = compiled(mode="fused", rounds=30, rounds_per_job=10)
     kinds = [ir.component_kind(task) for _, task in ir.executor_tasks()]
     assert not set(kinds) & STAGED_ONLY
-    assert sorted(set(kinds)) == ["base_model", "data_prep", "evaluate", "fused", "report"]
+    assert sorted(set(kinds)) == ["base_model", "check_settings", "data_prep", "evaluate",
+                                  "fused", "report"]
     assert kinds.count("fused") == 3 and kinds.count("evaluate") == 2
     assert not [t for _, _, t in ir.all_tasks() if "parameterIterator" in t]  # no ParallelFor
     assert ir.displays() == sorted([
-        "base model", "data prep", "fused rounds 0-9", "fused rounds 10-19",
+        "check settings", "base model", "data prep", "fused rounds 0-9", "fused rounds 10-19",
         "fused rounds 20-29", "evaluate base policy", "evaluate final policy",
         "training report"])
 
@@ -116,7 +117,8 @@ def test_fused_tasks_get_the_parameters_the_compile_options_and_the_launcher(com
         assert _constant(task, "teacher_refresh_rounds") == 3
         assert _constant(task, "run_id") == "{{$.pipeline_job_uuid}}"
         assert _constant(task, "s3_secret") == "rlsd-s3-credentials"
-        job = _constant(task, "job_settings")
+        assert params["job_settings"] == {"componentInputParameter": "job_settings"}
+        job = _constant(task, "job_defaults")
         assert job["node_selector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
         assert (job["memory"], job["shm_size"]) == ("200Gi", "64Gi")
         # A driver pod, like the update: the GPUs belong to the job it launches.
@@ -128,10 +130,10 @@ def test_fused_tasks_get_the_parameters_the_compile_options_and_the_launcher(com
         assert secret["secretName"] == "rlsd-s3-credentials"
 
 
-def test_pipeline_parameters_are_the_staged_ones_plus_save_every(compiled):
+def test_pipeline_parameters_are_the_staged_ones_plus_save_every_and_fused_settings(compiled):
     staged = compiled(rounds=1).spec["root"]["inputDefinitions"]["parameters"]
     fused = compiled(mode="fused", rounds=1).spec["root"]["inputDefinitions"]["parameters"]
-    assert set(fused) == set(staged) | {"save_every"}
+    assert set(fused) == set(staged) | {"save_every", "fused_settings"}
     assert set(fused) >= RUNTIME_PARAMETERS
     assert fused["save_every"]["defaultValue"] == LoopConfig().save_every
     for name in staged:  # same meaning, same default
@@ -211,7 +213,7 @@ def fused_package(tmp_path_factory):
     (["eval_samples=4"], "several samples per prompt need temperature > 0"),
     (["synthetic_size=0"], "setting 'synthetic_n' must be at least 1"),
     (["model=s3://my bucket/m"], "'my bucket' is not a valid bucket name"),
-    (["launcher=slurm"], "parameter launcher must be one of ['local', 'pytorchjob']"),
+    (["launcher=slurm"], "parameter launcher must be one of ['local', 'pytorchjob', 'trainjob']"),
 ])
 def test_fused_parameters_are_checked_by_the_loops_settings(fused_package, pairs, message):
     with pytest.raises(SubmitError) as info:

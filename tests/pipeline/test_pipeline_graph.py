@@ -21,9 +21,9 @@ RUNTIME_PARAMETERS = {
 def test_all_six_stages_and_the_helpers_are_in_the_yaml(compiled):
     ir = compiled(rounds=1)
     kinds = {ir.component_kind(task) for _, task in ir.executor_tasks()}
-    assert kinds == {*STAGES, "base_model", "merge", "report"}
+    assert kinds == {*STAGES, "check_settings", "base_model", "merge", "report"}
     assert ir.displays() == sorted([
-        "base model", "data prep", "for-loop-2", "round 0: rollout", "round 0: verify",
+        "check settings", "base model", "data prep", "for-loop-2", "round 0: rollout", "round 0: verify",
         "round 0: score", "round 0: merge", "round 0: update", "evaluate base policy",
         "evaluate final policy", "training report"])
 
@@ -133,7 +133,9 @@ def test_update_gets_the_run_id_launcher_and_trainer_settings(compiled):
     assert params["launcher"] == {"componentInputParameter": "launcher"}
     assert params["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
     assert params["s3_secret"]["runtimeValue"]["constant"] == "rlsd-s3-credentials"
-    job = params["job_settings"]["runtimeValue"]["constant"]
+    # The compiled trainer settings are the job's defaults; job_settings (a run's) go over them.
+    assert params["job_settings"] == {"componentInputParameter": "job_settings"}
+    job = params["job_defaults"]["runtimeValue"]["constant"]
     assert job["node_selector"] == {"pool": "gpu",
                                     "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
     assert job["tolerations"][0]["key"] == "nvidia.com/gpu"

@@ -93,7 +93,7 @@ def loaded(package):
     (["data_source=s3://data/" + "k" * 1100 + ".parquet"], "key is 1108 bytes, S3 allows 1024"),
     (["resume_from=gs://bucket/run"], "parameter resume_from='gs://bucket/run': unsupported "
                                       "URI scheme"),
-    (["launcher=slurm"], "parameter launcher must be one of ['local', 'pytorchjob']"),
+    (["launcher=slurm"], "parameter launcher must be one of ['local', 'pytorchjob', 'trainjob']"),
 ])
 def test_impossible_values_are_refused_with_the_parameter_named(loaded, pairs, message):
     with pytest.raises(SubmitError) as info:
@@ -179,7 +179,7 @@ def test_compile_checks_the_defaults_it_writes(monkeypatch):
     """build_pipeline runs the same checks on the signature's defaults."""
     seen = []
     monkeypatch.setattr("pipeline.pipeline.check_parameters",
-                        lambda values, types=None: seen.append(dict(values)))
+                        lambda values, types=None, job_defaults=None: seen.append(dict(values)))
     build_pipeline(CompileOptions(rounds=1))
     (values,) = seen
     assert values["learning_rate"] == 1e-6 and values["launcher"] == "pytorchjob"
@@ -226,7 +226,8 @@ def test_submit_refuses_a_package_compiled_with_a_bad_root(package, tmp_path, ca
         raise Connected
 
     with pytest.raises(Connected):
-        submit_cli.main(["--package", str(bad), "--pipeline-root", "s3://ok-bucket/r"], factory)
+        submit_cli.main(["--package", str(bad), "--pipeline-root", "s3://ok-bucket/r",
+                         "--allow-placeholder-images"], factory)
 
 
 def test_submit_refuses_a_file_that_is_not_a_pipeline(tmp_path, capsys):

@@ -14,9 +14,9 @@ from pipeline.options import CompileOptions
 from pipeline.params import FUSED_SETTINGS_CHECKS, SETTINGS_CHECKS, SettingsCheck
 from pipeline.pipeline import build_pipeline
 from pipeline.profile_defaults import (
-    ALREADY_SO,
     COMPILE_OPTION_SETTINGS,
     PROFILE_PARAMETERS,
+    SECTION_GROUPS,
     ProfileError,
     parameters_for,
 )
@@ -46,16 +46,20 @@ def test_the_profiles_values_are_the_yaml_defaults(tmp_path, capsys, mode):
     defaults = _defaults(spec)
     checked = set()
     for setting, value in profile.flat().items():
-        if setting in ALREADY_SO:
+        if setting not in PROFILE_PARAMETERS:  # in its section's settings group
+            section, _, name = setting.partition(".")
+            assert defaults[SECTION_GROUPS[section]][name] == value, setting
+            checked.add(setting)
             continue
         target = PROFILE_PARAMETERS[setting]
         param = target if isinstance(target, str) else target[0]
         assert defaults[param] == (pytest.approx(value) if not isinstance(value, str)
                                    else value), setting
         checked.add(setting)
-    # Every value of the profile reached the YAML, but the one the pipeline already does.
-    assert checked == set(profile.flat()) - set(ALREADY_SO)
+    # Every value of the profile reached the YAML.
+    assert checked == set(profile.flat())
     assert "data.prompt_template" in checked and "rollout.top_p" in checked
+    assert defaults["verify_settings"] == {"default_verifier": "numeric"}
     # What the profile leaves alone keeps the paper's default.
     paper = _defaults(_compile(tmp_path, "--mode", mode))
     assert defaults["lam0"] == paper["lam0"] == 0.5
@@ -130,10 +134,13 @@ def test_an_unknown_profile_is_one_error_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("settings", "mode", "message"), [
-    ({"evaluate": {"top_p": 0.5}}, "staged", "evaluate.top_p=0.5: the pipeline has no parameter"),
-    ({"verify": {"default_verifier": "math"}}, "staged",
-     "verify.default_verifier='math': the pipeline has no parameter for it and grades with "
-     "'numeric'"),
+    ({"report": {"responses": 3}}, "staged", "report.responses=3: the pipeline has no parameter"),
+    ({"loop": {"vllm_memory_fraction": 0.5}}, "staged",
+     "loop.vllm_memory_fraction=0.5: this pipeline has no parameter fused_settings"),
+    # Into its group, which refuses what the pipeline sets itself.
+    ({"rollout": {"num_shards": 2}}, "staged",
+     "parameter rollout_settings['num_shards']: cannot be set at run time"),
+    ({"evaluate": {"top_p": 1.5}}, "staged", "parameter eval_settings['top_p']=1.5: top_p must"),
     ({"rollout": {"max_new_tokens": 48}, "evaluate": {"max_new_tokens": 64}}, "fused",
      "rollout.max_new_tokens=48 and evaluate.max_new_tokens=64 differ, but the pipeline has "
      "one parameter max_new_tokens for both"),
@@ -161,14 +168,15 @@ def test_a_setting_the_pipeline_cannot_take_is_refused(tmp_path, capsys, monkeyp
 def test_values_the_pipeline_already_has_are_accepted():
     options = CompileOptions(mode="fused")
     types = {"save_every": "Integer", "max_new_tokens": "Integer", "eval_split_size": "Integer",
-             "temperature": "Float"}
+             "temperature": "Float", "verify_settings": "Dict", "eval_settings": "Dict"}
     fake = Profile("fake", "a test", {
         "verify": {"default_verifier": "numeric"}, "algorithm": {"algorithm": "rlsd"},
         "loop": {"save_every": 5}, "rollout": {"max_new_tokens": 48, "temperature": 1},
-        "evaluate": {"max_new_tokens": 48}, "data": {"n_eval": None}})
+        "evaluate": {"max_new_tokens": 48, "top_p": 0.9}, "data": {"n_eval": None}})
     values = parameters_for(fake, types, options)
     assert values == {"save_every": 5, "max_new_tokens": 48, "temperature": 1.0,
-                      "eval_split_size": 0}
+                      "eval_split_size": 0, "verify_settings": {"default_verifier": "numeric"},
+                      "eval_settings": {"top_p": 0.9}}
     assert isinstance(values["temperature"], float)
     with pytest.raises(ProfileError, match=r"^profile 'fake': loop.save_every"):
         parameters_for(fake, {k: v for k, v in types.items() if k != "save_every"}, options)

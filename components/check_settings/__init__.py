@@ -1,0 +1,1 @@
+"""The check settings component: see README.md and component.py."""
