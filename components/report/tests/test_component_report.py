@@ -90,6 +90,31 @@ def test_report_component_writes_the_page(kfp_local, tmp_path, round_shard):
     assert out.metadata["steps"] == 2 and out.metadata["responses_shown"] == 2
 
 
+def test_the_runs_settings_groups_are_listed_and_its_scale_by_std_used(kfp_local, tmp_path,
+                                                                         round_shard, capsys):
+    shard = round_shard("a", {"p0": [1.0, 0.0]})
+    groups = {"data_settings": {"answer_after": "####", "prompt_field": "question"},
+              "train_settings": {"scale_by_std": False, "zero_stage": 3}}
+    out = _report_pipeline(_checkpoint_pointer(tmp_path), shard,
+                           _evaluation(tmp_path, "base", 0.0), _evaluation(tmp_path, "final", 1.0),
+                           algorithm="rlsd", stage_settings=groups)().output
+    settings = Path(out.path).read_text().split("<h2>Run settings</h2>")[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>([^<]*)</td></tr>", settings)
+    assert rows == [("algorithm", "rlsd"), ("data_settings.answer_after", "####"),
+                    ("data_settings.prompt_field", "question"),
+                    ("train_settings.scale_by_std", "False"),
+                    ("train_settings.zero_stage", "3"), ("eps_w", "0.2")]
+    capsys.readouterr()
+    (tmp_path / "again").mkdir()
+    with pytest.raises(RuntimeError):  # the run's own normalisation, or the task fails
+        _report_pipeline(_checkpoint_pointer(tmp_path / "again"), shard,
+                         _evaluation(tmp_path, "base2", 0.0),
+                         _evaluation(tmp_path, "final2", 1.0), scale_by_std=True,
+                         stage_settings=groups)()
+    assert "report: scale_by_std=True and the run's train_settings scale_by_std=False " \
+           "disagree" in capsys.readouterr().out
+
+
 def test_a_base_model_pointer_is_refused(kfp_local, tmp_path, round_shard, capsys):
     pointer_file = tmp_path / "policy"
     write_pointer(reference_pointer("default"), pointer_file)
