@@ -51,20 +51,16 @@ def test_a_fused_runs_values_are_checked_by_the_loop(kfp_local, capsys):
         in capsys.readouterr().out
 
 
+#: A few kinds of bad value, each in a real task (every rule: test_pipeline_settings_groups.py).
 @pytest.mark.parametrize(("changes", "message"), [
     ({"eval_settings": {"top_p": 1.5}},
      "parameter eval_settings['top_p']=1.5: top_p must be in (0, 1], got 1.5 (EvalConfig, "
      "read by the evaluate task)"),
-    ({"rollout_settings": {"top_p": 0.9}},
-     "parameter rollout_settings['top_p']=0.9 and parameter top_p=1.0 disagree"),
     ({"verify_settings": {"time_limit": 5}},
      "parameter verify_settings: unknown setting(s) ['time_limit'] (fields of VerifyConfig)"),
     ({"data_settings": {"synthetic_n": 50}},
      "parameter data_settings['synthetic_n']=50 and parameter synthetic_size=100 disagree: "
      "synthetic_n has its own parameter synthetic_size"),
-    ({"rollout_settings": {"num_shards": 2}},
-     "parameter rollout_settings['num_shards']: cannot be set at run time"),
-    ({"learning_rate": 0.0}, "parameter learning_rate=0.0: learning_rate must be > 0"),
 ])
 def test_a_bad_value_fails_the_task_with_one_line(kfp_local, capsys, changes, message):
     with pytest.raises(RuntimeError):
