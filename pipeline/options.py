@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from components._shared.image import DEFAULT_TRAINER_IMAGE  # noqa: F401 - re-exported (params)
 from components._shared.model_pointer import remote_uri
 from rlsd.algorithms import AlgorithmConfig
 from rlsd.algorithms.token_credit import TOKEN_ADVANTAGES
@@ -49,7 +50,6 @@ MODES = ("staged", "fused")
 #: ``manifests/kfp-launcher.yaml``'s defaultPipelineRoot and credentials Secret.
 DEFAULT_PIPELINE_ROOT = "s3://rlsd-pipelines/v2/artifacts"
 DEFAULT_S3_SECRET = "rlsd-s3-credentials"
-DEFAULT_TRAINER_IMAGE = "ghcr.io/rlsd-kubeflow/rlsd-trainer:0.1.0"
 #: NVIDIA GPU feature discovery's label of the GPU model on each node.
 DEFAULT_GPU_TYPE_LABEL = "nvidia.com/gpu.product"
 #: Toleration keys as kfp.kubernetes.add_toleration takes them (tasks) and as Kubernetes

@@ -556,6 +556,23 @@ def check_parameters(params: Mapping[str, Any], types: Mapping[str, str] | None 
         # In the pipeline only the update task reads it, after a whole round.
         raise ParameterError(f"parameter launcher must be one of {list(LAUNCHERS)}, "
                              f"got {_shown(params['launcher'])}")
+    if params.get("launcher") == "trainjob":
+        _check_trainjob(params, job_defaults)
+
+
+def _check_trainjob(params: Mapping[str, Any], job_defaults: Mapping[str, Any] | None) -> None:
+    """The job settings a TrainJob cannot carry (rlsd.launch.trainjob.check_trainjob_spec),
+    before the first round rather than at its update."""
+    from rlsd.launch.trainjob import check_trainjob_spec
+
+    values = {**(job_defaults or {}), **dict(params.get("job_settings") or {}),
+              **{k: params[k] for k in ("nodes", "gpus_per_node", "nproc_per_node")
+                 if k in params}}
+    values["image"] = params.get("trainer_image") or "unset"
+    try:
+        check_trainjob_spec(from_dict(PyTorchJobSpec, values))
+    except ConfigError as exc:
+        raise ParameterError(f"launcher trainjob: {exc}") from None
 
 
 def check_run(params: Mapping[str, Any], job_defaults: Mapping[str, Any] | None = None
