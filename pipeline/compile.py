@@ -58,7 +58,8 @@ def compile_pipeline(options: CompileOptions, output: str | Path,
     """
     pipeline = build_pipeline(options)
     profiled = profile_defaults(options, pipeline)
-    defaults = {**profiled, **parse_params(param_defaults, pipeline, base=profiled)}
+    defaults = {**profiled, **parse_params(param_defaults, pipeline, base=profiled,
+                                           job_defaults=options.job_check_defaults())}
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(pipeline, str(target), pipeline_parameters=defaults or None)

@@ -243,6 +243,11 @@ class CompileOptions:
                 "node_selector": {**self.trainer_node_selector, **self.gpu_node_selector()},
                 "tolerations": [dict(t) for t in self.trainer_tolerations]}
 
+    def job_check_defaults(self) -> dict[str, Any]:
+        """What the checks of a run's job settings start from: :meth:`job_settings` and the
+        S3 Secret's name (the update and fused tasks get it as their own input)."""
+        return {**self.job_settings(), "s3_secret": self.s3_secret}
+
     def fused_jobs(self) -> list[tuple[int, int]]:
         """``(first round, rounds)`` of each chained fused job: ``rounds_per_job`` rounds
         each, the last one what is left (``ceil(rounds / rounds_per_job)`` jobs)."""

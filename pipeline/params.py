@@ -556,23 +556,24 @@ def check_parameters(params: Mapping[str, Any], types: Mapping[str, str] | None 
         # In the pipeline only the update task reads it, after a whole round.
         raise ParameterError(f"parameter launcher must be one of {list(LAUNCHERS)}, "
                              f"got {_shown(params['launcher'])}")
-    if params.get("launcher") == "trainjob":
-        _check_trainjob(params, job_defaults)
+    if params.get("launcher") in ("pytorchjob", "trainjob"):
+        _check_cluster_job(params, job_defaults)
 
 
-def _check_trainjob(params: Mapping[str, Any], job_defaults: Mapping[str, Any] | None) -> None:
-    """The job settings a TrainJob cannot carry (rlsd.launch.trainjob.check_trainjob_spec),
-    before the first round rather than at its update."""
-    from rlsd.launch.trainjob import check_trainjob_spec
+def _check_cluster_job(params: Mapping[str, Any],
+                       job_defaults: Mapping[str, Any] | None) -> None:
+    """Build the training job's body for the run's launcher the way the update task will
+    (:func:`rlsd.launch.build_job`): settings the job kind cannot carry (a PyTorchJob-only
+    restart policy for a TrainJob, say) and a missing trainer image fail before the first
+    round rather than at its update."""
+    from rlsd.launch import build_job
 
-    values = {**(job_defaults or {}), **dict(params.get("job_settings") or {}),
-              **{k: params[k] for k in ("nodes", "gpus_per_node", "nproc_per_node")
-                 if k in params}}
-    values["image"] = params.get("trainer_image") or "unset"
+    values, _ = resolve(_trainer_check("update"), params, job_defaults)
+    values.setdefault("kfp_run_id", "check")  # the job is named from the run id at run time
     try:
-        check_trainjob_spec(from_dict(PyTorchJobSpec, values))
+        build_job(params["launcher"], from_dict(PyTorchJobSpec, values), environ={})
     except ConfigError as exc:
-        raise ParameterError(f"launcher trainjob: {exc}") from None
+        raise ParameterError(f"launcher {params['launcher']}: {exc}") from None
 
 
 def check_run(params: Mapping[str, Any], job_defaults: Mapping[str, Any] | None = None

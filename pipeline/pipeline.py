@@ -258,7 +258,7 @@ class _Builder:
         """The check settings task, then the base model and data prep tasks after it."""
         p = self.params
         check = self.light(self.stage("check_settings", **p, mode=self.options.mode,
-                                      job_defaults=self.options.job_settings()),
+                                      job_defaults=self.options.job_check_defaults()),
                            "check settings")
         base = self.light(self.stage("base_model", model=p["model"],
                                      resume_from=p["resume_from"],
@@ -357,7 +357,7 @@ def build_pipeline(options: CompileOptions | None = None) -> Callable:
                 _pipeline_function(b, "rlsd_pipeline", _staged_rounds))
     # The defaults written into the YAML obey the same rules as a submitted value.
     check_parameters(pipeline_defaults(pipeline), pipeline_types(pipeline),
-                     job_defaults=options.job_settings())
+                     job_defaults=options.job_check_defaults())
     return pipeline
 
 

@@ -156,7 +156,8 @@ def _convert(name: str, text: str, kind: str) -> Any:
 
 
 def parse_params(pairs: Sequence[str], pipeline: Any,
-                 base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 base: Mapping[str, Any] | None = None,
+                 job_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``["name=value", ...]`` as the typed arguments of ``pipeline`` (a pipeline function or a
     component loaded from the compiled YAML); unknown names are an error listing the valid.
     ``base``: values already chosen over the defaults (a profile's), checked with them."""
@@ -173,7 +174,7 @@ def parse_params(pairs: Sequence[str], pipeline: Any,
         params[name] = _convert(name, text, str(inputs[name].type))
     try:  # with the other defaults: some rules relate two parameters
         check_parameters({**pipeline_defaults(pipeline), **(base or {}), **params},
-                         pipeline_types(pipeline))
+                         pipeline_types(pipeline), job_defaults=job_defaults)
     except ConfigError as exc:
         raise SubmitError(str(exc)) from None
     return params
@@ -456,7 +457,7 @@ def plan_submission(args: argparse.Namespace, environ: Mapping[str, str],
             check_pipeline_root(compiled_root, f"the pipeline root compiled into {package}")
     except ConfigError as exc:
         raise SubmitError(str(exc)) from None
-    params = parse_params(args.param, pipeline)
+    params = parse_params(args.param, pipeline, job_defaults=package_job_defaults(package))
     name = args.pipeline_name or pipeline.name
     stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%d-%H%M%S")
     version_name = args.version_name or f"{name}-{stamp}"
@@ -477,6 +478,17 @@ def package_spec(package: str | Path) -> dict[str, Any]:
     with open(package) as stream:
         spec = next(yaml.safe_load_all(stream), None)
     return spec if isinstance(spec, dict) else {}
+
+
+def package_job_defaults(package: str | Path) -> dict[str, Any] | None:
+    """The training jobs' compiled settings (the ``check settings`` task's ``job_defaults``
+    constant: trainer settings, node selector, tolerations, the S3 Secret's name), or None
+    for a package without that task."""
+    tasks = ((package_spec(package).get("root") or {}).get("dag") or {}).get("tasks") or {}
+    parameter = (((tasks.get("check-settings") or {}).get("inputs") or {}).get("parameters")
+                 or {}).get("job_defaults") or {}
+    constant = (parameter.get("runtimeValue") or {}).get("constant")
+    return dict(constant) if isinstance(constant, Mapping) else None
 
 
 def package_pipeline_root(package: str | Path) -> str | None:

@@ -46,8 +46,48 @@ def test_settings_a_trainjob_cannot_carry_fail_at_compile(tmp_path, capsys, para
         assert _compile(tmp_path, "launcher=pytorchjob", param)[0] == 0
 
 
+def test_the_s3_secret_of_the_compile_options_is_part_of_the_check(tmp_path, capsys) -> None:
+    """A Secret keyed like Kubeflow's MinIO one works with a TrainJob (the compile option
+    --s3-secret names it); a whole-Secret envFrom, which a TrainJob cannot take, fails."""
+    keys = 'job_settings={"s3_secret_keys": {"AWS_ACCESS_KEY_ID": "accesskey", ' \
+        '"AWS_SECRET_ACCESS_KEY": "secretkey"}}'
+    assert _compile(tmp_path, "launcher=trainjob", keys)[0] == 0
+    code, _ = _compile(tmp_path, "launcher=trainjob", 'job_settings={"s3_secret_keys": {}}')
+    assert code == 2 and "cannot take a whole Secret" in capsys.readouterr().err
+    assert _compile(tmp_path, "launcher=pytorchjob", 'job_settings={"s3_secret_keys": {}}')[0] == 0
+
+
+def test_a_cluster_launcher_needs_a_trainer_image(tmp_path, capsys) -> None:
+    for launcher in ("trainjob", "pytorchjob"):
+        code, _ = _compile(tmp_path, f"launcher={launcher}", "trainer_image=")
+        assert code == 2 and "image is required" in capsys.readouterr().err
+    assert _compile(tmp_path, "launcher=local", "trainer_image=")[0] == 0
+
+
 def test_lora_travels_in_train_settings(tmp_path, capsys) -> None:
     assert _compile(tmp_path, 'train_settings={"lora_rank": 16, "lora_alpha": 32}')[0] == 0
     assert _compile(tmp_path, 'train_settings={"lora_rank": 16}', mode="staged")[0] == 0
     code, _ = _compile(tmp_path, 'train_settings={"lora_rank": -1}')
     assert code == 2 and "lora_rank" in capsys.readouterr().err
+
+
+def test_submit_checks_run_values_with_the_packages_job_settings(tmp_path) -> None:
+    """Submit reads the compiled job settings (the S3 Secret's name among them) from the
+    package, so a run's custom Secret keys are checked as the run's first task checks them."""
+    from kfp import components
+
+    from pipeline.submit import SubmitError, package_job_defaults, parse_params
+
+    code, _ = _compile(tmp_path)
+    assert code == 0
+    package = tmp_path / "p.yaml"
+    defaults = package_job_defaults(package)
+    assert defaults is not None and defaults["s3_secret"] == "rlsd-s3-credentials"
+    pipeline = components.load_component_from_file(str(package))
+    keys = ('job_settings={"s3_secret_keys": {"AWS_ACCESS_KEY_ID": "accesskey", '
+            '"AWS_SECRET_ACCESS_KEY": "secretkey"}}')
+    params = parse_params(["launcher=trainjob", keys], pipeline, job_defaults=defaults)
+    assert params["launcher"] == "trainjob"
+    with pytest.raises(SubmitError, match="restart_policy"):
+        parse_params(["launcher=trainjob", 'job_settings={"restart_policy": "OnFailure"}'],
+                     pipeline, job_defaults=defaults)
