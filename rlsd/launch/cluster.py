@@ -285,7 +285,8 @@ class ClusterJobLauncher:
         return JobOutcome(name, namespace, state, time.monotonic() - started, relay.tail)
 
     def _delete_quietly(self, name: str, namespace: str) -> None:
-        # The original error matters more; the job's TTL is the backstop.
+        # The original error matters more. Backstops: a PyTorchJob's TTL; a TrainJob has none
+        # (only activeDeadlineSeconds when set), so this delete is what frees its GPUs.
         with contextlib.suppress(ClusterJobRejected, ApiException, Urllib3Error, OSError):
             self.delete(name, namespace)
 

@@ -9,7 +9,10 @@ same module under torchrun on this machine.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
@@ -54,6 +57,29 @@ def local_command(spec: PyTorchJobSpec, nproc_per_node: int | None = None) -> li
         return [*spec.command, *spec.args]
     nproc = nproc_per_node or spec.nproc_per_node or local_gpu_count() or 1
     return torchrun_command(spec.module, spec.args, nproc)
+
+
+@contextmanager
+def terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit`` while the block runs (main thread only).
+
+    Stopping a KFP run, or evicting the step's pod, sends SIGTERM; Python's default is to die
+    at once, which would skip the launcher's clean-up and leave the training job holding its
+    GPUs (a TrainJob has no TTL to fall back on). As an exception it unwinds through
+    :meth:`ClusterJobLauncher.run`, which deletes the job.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_job(mode: str, spec: PyTorchJobSpec,
@@ -108,5 +134,6 @@ def launch_training(mode: Literal["local", "pytorchjob", "trainjob"], train_args
     launcher = launcher_class(api_client or load_api_client(kubeconfig, context),
                               poll_interval_s=poll_interval_s, timeout_s=timeout_s,
                               keep_on_failure=keep_on_failure, sink=sink)
-    job = launcher.run(body)
+    with terminate_as_exit():
+        job = launcher.run(body)
     return LaunchResult(mode, f"{job.namespace}/{job.name}", job.duration_s, job.log_tail)

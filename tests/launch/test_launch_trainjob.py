@@ -303,3 +303,42 @@ def test_launch_training_trainjob_mode(cluster: FakeKubeAPI, api_client, tmp_pat
     assert result.mode == "trainjob"
     assert result.target == f"team-a/rlsd-{RUN_ID}-r1"
     assert sink.getvalue().strip() == "args ['--flag']"
+
+
+def test_a_stopped_step_deletes_its_trainjob(cluster: FakeKubeAPI, tmp_path) -> None:
+    """Stopping a KFP run sends the step SIGTERM: the launcher deletes the job (and its
+    nodes stop) instead of dying with the TrainJob still holding its GPUs."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.launch.test_launch_cluster import _kubeconfig
+
+    config = _kubeconfig(tmp_path, cluster.url, "team-a")
+    command = json.dumps(_python("import time; print('up', flush=True); time.sleep(120)"))
+    step = subprocess.Popen(
+        [sys.executable, "-m", "rlsd.launch", "--mode", "trainjob", "--kubeconfig", str(config),
+         "--poll-interval", "0.05", "--image", "r.example/t:1", "--name", "stopped-step",
+         "--nodes", "1", "--gpus-per-node", "0", "--cpu", "1", "--memory", "2Gi",
+         "--shm-size", "256Mi", "--s3-secret", SECRET, "--forward-env", "[]",
+         "--command", command],
+        env={k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = cluster.jobs.get(("team-a", "stopped-step"))
+        if job is not None and job.nodes is not None and job.nodes.lines[0]:
+            break
+        time.sleep(0.05)
+    else:
+        step.kill()
+        raise AssertionError(f"the job never ran: {step.communicate()[0][-2000:]}")
+    nodes = cluster.nodes_of("team-a", "stopped-step")
+    step.send_signal(signal.SIGTERM)
+    out, _ = step.communicate(timeout=60)
+    assert step.returncode == 128 + signal.SIGTERM, out[-2000:]
+    assert cluster.jobs == {}
+    assert [(ns, name) for ns, name, _ in cluster.deletes] == [("team-a", "stopped-step")]
+    assert nodes.alive() == []
