@@ -496,6 +496,13 @@ def package_pipeline_root(package: str | Path) -> str | None:
     return package_spec(package).get("defaultPipelineRoot")
 
 
+def _compiled_default(spec: Mapping[str, Any], name: str) -> Any:
+    """The default compiled into ``spec`` for pipeline parameter ``name`` (None if none)."""
+    parameters = (((spec.get("root") or {}).get("inputDefinitions") or {})
+                  .get("parameters") or {})
+    return (parameters.get(name) or {}).get("defaultValue")
+
+
 def check_images(package: str | Path, spec: Mapping[str, Any],
                  params: Mapping[str, Any]) -> None:
     """:class:`SubmitError` when the run would use an image that is not published yet
@@ -504,11 +511,14 @@ def check_images(package: str | Path, spec: Mapping[str, Any],
     override with another image."""
     placeholders = set(placeholder_images())
     used: dict[str, str] = {}
+    launcher = params.get("launcher", _compiled_default(spec, "launcher"))
     for where, image in placeholder_references(spec).items():
         kind, _, name = where.partition(" ")
         if kind == "parameter" and name in params and str(params[name]).strip() not in \
                 placeholders:
             continue  # this run names another image
+        if kind == "parameter" and name == TRAINER_IMAGE_PARAMETER and launcher == "local":
+            continue  # launcher local trains in the component's own pod: no trainer pod
         shown = "every component" if kind == "executor" else f"parameter {name}"
         used.setdefault(image, shown)
     for name, value in params.items():  # --param trainer_image=<the placeholder itself>

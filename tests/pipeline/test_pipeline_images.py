@@ -235,3 +235,19 @@ def test_release_version_script_matches_tags(capsys):
     err = capsys.readouterr().err
     assert f"tag v9.9.9 does not match the package version {rlsd.__version__}" in err
     assert release_main(["--tag", rlsd.__version__]) == 1  # no leading v
+
+
+def test_launcher_local_needs_no_trainer_image(tmp_path, capsys):
+    """With launcher=local the training runs in the component's pod: only the component image
+    must exist, so a package with its own component image and the default trainer image is
+    submitted (and refused as before when the run asks for a cluster launcher)."""
+    path = tmp_path / "local.yaml"
+    assert compile_cli.main(["--output", str(path), "--rounds", "1", "--component-image",
+                             OWN_COMPONENT, "--param", "launcher=local"]) == 0
+    client = FakeClient()
+    assert submit_cli.main(["--package", str(path)], lambda environ: client) == 0
+    assert client.names()[-1] == "run_pipeline"
+    capsys.readouterr()
+    argv = ["--package", str(path), "--param", "launcher=trainjob"]
+    assert submit_cli.main(argv, _never_connect) == 2
+    assert f"{DEFAULT_TRAINER_IMAGE} (parameter trainer_image)" in capsys.readouterr().err
