@@ -81,6 +81,10 @@ class LoopSettings:
         if self.algorithm.kl_coef > 0:
             raise ConfigError("kl_coef > 0 needs reference-policy log-probs, which neither mode "
                               "computes yet; keep kl_coef = 0 (the paper's choice)")
+        if self.train.lora_rank and self.rollout.backend == "vllm":
+            raise ConfigError("rollout.backend=vllm with train.lora_rank > 0: the colocated "
+                              "vLLM engine cannot take a LoRA policy's weights yet; use "
+                              "rollout.backend=transformers (auto picks it for LoRA)")
         owned = {"shard_index": 0, "num_shards": 1, "max_prompts": None}
         changed = [f"rollout.{k}" for k, v in owned.items() if getattr(self.rollout, k) != v]
         if changed:

@@ -197,7 +197,6 @@ class _Teacher:
             return
         model, _ = load_policy(folder / TEACHER_DIR, dtype="float32", device=device)
         self.model = model.eval().requires_grad_(False)
-        self.step = int(json.loads((folder / TEACHER_DIR / TEACHER_STATE).read_text())["step"])
 
     def save(self, staging: Path, processor: Any) -> None:
         """Write the snapshot as a complete model folder (loadable, evaluable) into the
@@ -291,10 +290,9 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings,
                             max_prompts=None)
     # The staged rollout's rule: vLLM when installed and a GPU is present (or when asked).
     colocated = None
-    if select_backend(rollout_cfg.backend) == "vllm":
-        if is_peft_model(model):
-            raise LoopError("colocated vLLM does not take a LoRA policy's weights yet; use "
-                            "rollout.backend=transformers (or full fine-tuning)")
+    # LoRA: the colocated vLLM engine cannot take the adapter's weights yet (the settings
+    # refuse backend=vllm with LoRA), so "auto" samples with transformers.
+    if not is_peft_model(model) and select_backend(rollout_cfg.backend) == "vllm":
         if train.zero_stage == 3:
             raise LoopError("colocated vLLM loads full weights from every rank; ZeRO-3 "
                             "partitions them: use zero_stage <= 2 or rollout.backend=transformers")

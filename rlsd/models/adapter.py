@@ -147,10 +147,11 @@ def export_merged(adapter: str | os.PathLike[str], output: str | os.PathLike[str
 
 
 class AdapterView:
-    """One adapter of a multi-adapter ``PeftModel``, usable where a policy model is: calling
-    it activates the adapter, then runs the shared model (:func:`load_adapter_pair`)."""
+    """One adapter of a multi-adapter ``PeftModel`` (or, with ``adapter_name=None``, its base
+    with the adapters off), usable where a policy model is: calling it activates the adapter,
+    then runs the shared model (:func:`load_adapter_pair`)."""
 
-    def __init__(self, model: Any, adapter_name: str) -> None:
+    def __init__(self, model: Any, adapter_name: str | None) -> None:
         self.model, self.adapter_name = model, adapter_name
 
     @property
@@ -161,6 +162,9 @@ class AdapterView:
         return self.model.parameters(recurse)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.adapter_name is None:  # the base model itself
+            with self.model.disable_adapter():
+                return self.model(*args, **kwargs)
         self.model.set_adapter(self.adapter_name)
         return self.model(*args, **kwargs)
 
@@ -168,27 +172,33 @@ class AdapterView:
 def load_adapter_pair(policy: str | os.PathLike[str], teacher: str | os.PathLike[str],
                       dtype: Any = None, device: Any = None
                       ) -> tuple[AdapterView, AdapterView, Any] | None:
-    """The policy and a frozen teacher that are two LoRA adapters of the same base (the
-    staged pipeline's RLSD teacher with K > 0 under LoRA) over **one** copy of the base:
-    ``(policy view, teacher view, processor)``; None when they are not two adapters of one
-    base (load them separately then)."""
+    """The policy and a frozen teacher that are two LoRA adapters of the same base, or the
+    adapter's base itself (the staged pipeline's RLSD teacher with K > 0 under LoRA, before
+    and after the first refresh), over **one** copy of the base: ``(policy view, teacher
+    view, processor)``; None otherwise (load them separately then)."""
     from peft import PeftModel
 
     from rlsd.models.loading import load_policy
     from rlsd.models.resolve import resolve_model
 
-    if not (is_adapter_folder(policy) and is_adapter_folder(teacher)):
+    if not is_adapter_folder(policy):
         return None
-    if adapter_base(policy) != adapter_base(teacher):
-        return None
-    base, processor = load_policy(resolve_model(adapter_base(policy)), dtype=dtype,
-                                  device=device)
+    base_dir = resolve_model(adapter_base(policy))
+    if is_adapter_folder(teacher):
+        if adapter_base(teacher) != adapter_base(policy):
+            return None
+    elif Path(teacher).resolve() != Path(base_dir).resolve():
+        return None  # a whole model that is not the policy's base
+    base, processor = load_policy(base_dir, dtype=dtype, device=device)
     if any((Path(policy) / name).is_file() for name in _PROCESSOR_FILES):
         from rlsd.models.loading import load_tokenizer_or_processor
 
         processor = _with_padding_of(load_tokenizer_or_processor(policy), processor)
     model = PeftModel.from_pretrained(base, str(policy), adapter_name="policy")
-    model.load_adapter(str(teacher), adapter_name="teacher")
+    teacher_name = None  # the base itself (rounds before the first refresh)
+    if is_adapter_folder(teacher):
+        model.load_adapter(str(teacher), adapter_name="teacher")
+        teacher_name = "teacher"
     model.eval()
     model.requires_grad_(False)
-    return AdapterView(model, "policy"), AdapterView(model, "teacher"), processor
+    return AdapterView(model, "policy"), AdapterView(model, teacher_name), processor

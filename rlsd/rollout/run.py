@@ -9,6 +9,8 @@ is a model loaded; a shard that got no prompts writes an empty table without loa
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,10 +78,20 @@ def load_for_rollout(model_dir: Path, backend: str, config: RolloutConfig,
     if backend == "transformers":
         return load_policy(model_dir, dtype=config.dtype)
     from rlsd.models import load_tokenizer_or_processor
+    from rlsd.models.adapter import export_merged, is_adapter_folder
     from rlsd.rollout.vllm_backend import load_vllm_policy
 
     processor = load_tokenizer_or_processor(model_dir)
-    return load_vllm_policy(model_dir, config, max_images=max_images), processor
+    if not is_adapter_folder(model_dir):
+        return load_vllm_policy(model_dir, config, max_images=max_images), processor
+    # A LoRA checkpoint: vLLM loads the adapter merged into its base (a temporary plain
+    # folder, removed once the engine holds the weights). Never run: no GPU here.
+    merged = Path(tempfile.mkdtemp(prefix="rlsd-merged-"))
+    try:
+        export_merged(model_dir, merged)
+        return load_vllm_policy(merged, config, max_images=max_images), processor
+    finally:
+        shutil.rmtree(merged, ignore_errors=True)
 
 
 def run_rollout(

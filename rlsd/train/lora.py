@@ -45,16 +45,20 @@ def language_linear_names(model: torch.nn.Module, targets: str) -> list[str]:
         [t.strip() for t in targets.split(",") if t.strip()]
     names, seen = [], []
     for name, module in model.named_modules():
-        if not isinstance(module, torch.nn.Linear) or module is output:
+        if not isinstance(module, torch.nn.Linear) or module is output or ".lora_" in name:
             continue
+        # A layer that already carries an adapter keeps its linear as ``<name>.base_layer``.
+        name = name.removesuffix(".base_layer")
         if any(part in _VISION for part in name.split(".")):
             continue
         seen.append(name)
         if wanted is None or any(name == t or name.endswith("." + t) for t in wanted):
             names.append(name)
-    if not names:
+    unmatched = [t for t in wanted or [] if not any(n == t or n.endswith("." + t) for n in seen)]
+    if not names or unmatched:
         examples = sorted({n.rsplit(".", 1)[-1] for n in seen})[:12]
-        raise ConfigError(f"lora_target_modules={targets!r} matches no linear layer of the "
+        missing = ", ".join(unmatched) if unmatched else targets
+        raise ConfigError(f"lora_target_modules: {missing!r} matches no linear layer of the "
                           f"language model; its layers end in: {', '.join(examples)}")
     return names
 
@@ -89,6 +93,14 @@ def apply_lora(model: torch.nn.Module, cfg: TrainConfig, base_ref: str) -> torch
             raise ConfigError(f"the policy's adapter has rank {saved.r}, alpha "
                               f"{saved.lora_alpha}; this round asks for rank {cfg.lora_rank}, "
                               f"alpha {cfg.lora_alpha}: keep the adapter's settings")
+        layers = set(language_linear_names(model.get_base_model(), cfg.lora_target_modules))
+        if set(saved.target_modules or ()) != layers:
+            raise ConfigError(f"the policy's adapter covers other layers than "
+                              f"lora_target_modules={cfg.lora_target_modules!r} selects: keep "
+                              "the adapter's target modules")
+        if float(saved.lora_dropout) != float(cfg.lora_dropout):
+            raise ConfigError(f"the policy's adapter was trained with lora_dropout "
+                              f"{saved.lora_dropout}; this round asks for {cfg.lora_dropout}")
         return model
     if not cfg.lora_rank:
         return model

@@ -286,4 +286,33 @@ def test_two_adapters_of_one_base_share_it(tiny_folder, tmp_path) -> None:
         for view, folder in ((policy, folders[0]), (teacher, folders[1]), (policy, folders[0])):
             alone, _ = load_policy(folder, dtype="float32")
             torch.testing.assert_close(view(input_ids=ids).logits, alone(input_ids=ids).logits)
-    assert load_adapter_pair(folders[0], tiny_folder) is None  # not two adapters: load apart
+    # Before the first refresh the teacher is the base model itself: still one base.
+    policy, base_view, _ = load_adapter_pair(folders[0], tiny_folder, dtype="float32")
+    plain, _ = load_policy(tiny_folder, dtype="float32")
+    with torch.no_grad():
+        torch.testing.assert_close(base_view(input_ids=ids).logits, plain(input_ids=ids).logits)
+        alone, _ = load_policy(folders[0], dtype="float32")
+        torch.testing.assert_close(policy(input_ids=ids).logits, alone(input_ids=ids).logits)
+    other = build_tiny_causal_lm(tmp_path / "other", seed=5)
+    assert load_adapter_pair(folders[0], other) is None  # another model: load them apart
+
+
+def test_resumed_adapter_settings_must_match(tiny_folder, tmp_path) -> None:
+    """Every adapter setting that shapes the optimizer state or the policy is checked on
+    resume, and each target suffix must match a layer."""
+    model, tokenizer = load_policy(tiny_folder, dtype="float32", for_training=True)
+    adapted = apply_lora(model, TrainConfig(lora_rank=4, lora_alpha=8.0,
+                                            lora_target_modules="q_proj,v_proj"),
+                         str(tiny_folder))
+    adapted.save_pretrained(str(tmp_path / "adapter"))
+    tokenizer.save_pretrained(str(tmp_path / "adapter"))
+    resumed, _ = load_policy(tmp_path / "adapter", dtype="float32", for_training=True)
+    same = TrainConfig(lora_rank=4, lora_alpha=8.0, lora_target_modules="q_proj,v_proj")
+    assert apply_lora(resumed, same, "default") is resumed
+    for changed, message in ((TrainConfig(lora_rank=4, lora_alpha=8.0), "other layers"),
+                             (TrainConfig(lora_rank=4, lora_alpha=8.0, lora_dropout=0.1,
+                                          lora_target_modules="q_proj,v_proj"), "lora_dropout")):
+        with pytest.raises(ConfigError, match=message):
+            apply_lora(resumed, changed, "default")
+    with pytest.raises(ConfigError, match="'typo_proj' matches no linear layer"):
+        language_linear_names(model, "q_proj,typo_proj")
