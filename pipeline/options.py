@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from components._shared.image import DEFAULT_TRAINER_IMAGE  # noqa: F401 - re-exported (params)
+from components._shared.image_names import DEFAULT_TRAINER_IMAGE  # noqa: F401 - re-exported
 from components._shared.model_pointer import remote_uri
 from rlsd.algorithms import AlgorithmConfig
 from rlsd.algorithms.token_credit import TOKEN_ADVANTAGES

@@ -91,7 +91,9 @@ def test_structure(path: Path) -> None:
     base = instructions[first_from].args
     for var in re.findall(r"\$\{(\w+)\}", base):
         assert pre.get(var), f"FROM uses ${{{var}}} without an ARG default before it"
-    resolved = re.sub(r"\$\{(\w+)\}", lambda m: pre[m.group(1)], base)
+    resolved = base
+    for _ in range(5):  # a default may name another ARG (BASE_IMAGE -> ${CUDA_IMAGE})
+        resolved = re.sub(r"\$\{(\w+)\}", lambda m: pre[m.group(1)], resolved)
     assert ":" in resolved and not resolved.endswith(":latest"), f"unpinned base {resolved}"
     assert "ADD" not in keywords  # COPY only: no remote URLs or implicit tar extraction
     # CMD/ENTRYPOINT in exec form (a JSON array of strings): signals reach the process.
@@ -131,8 +133,9 @@ def test_component_image_is_slim_python_with_cpu_torch() -> None:
     instructions = parse_dockerfile((IMAGES / "component" / "Dockerfile").read_text())
     args = _args_declared(instructions)
     assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
-    assert next(i.args for i in instructions if i.keyword == "FROM") == \
-        "python:${PYTHON_VERSION}-slim"
+    # BASE_IMAGE lets a machine without registry access build on a local base.
+    assert next(i.args for i in instructions if i.keyword == "FROM") == "${BASE_IMAGE}"
+    assert args["BASE_IMAGE"] == "python:${PYTHON_VERSION}-slim"
 
 
 def test_trainer_image_prebuilds_deepspeed_on_cuda_devel() -> None:
@@ -142,7 +145,9 @@ def test_trainer_image_prebuilds_deepspeed_on_cuda_devel() -> None:
     assert args["DS_BUILD_FUSED_ADAM"] == "1" and args["INSTALL_VLLM"] == "false"
     runs = [i.args for i in instructions if i.keyword == "RUN"]
     (ds,) = [r for r in runs if "deepspeed==" in r]
-    for needed in ("DS_ACCELERATOR=cuda", 'DS_BUILD_FUSED_ADAM="${DS_BUILD_FUSED_ADAM}"',
+    assert args["DS_ACCELERATOR"] == "cuda" and args["BASE_IMAGE"] == "${CUDA_IMAGE}"
+    for needed in ('DS_ACCELERATOR="${DS_ACCELERATOR}"',
+                   'DS_BUILD_FUSED_ADAM="${DS_BUILD_FUSED_ADAM}"',
                    "--no-build-isolation", 'TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST}"'):
         assert needed in ds
     vllm_at = next(n for n, r in enumerate(runs) if "vllm==" in r)
