@@ -160,21 +160,13 @@ def test_core_kinds_pass_the_kubernetes_schemas() -> None:
         kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
 
 
-def test_sample_pytorchjob_is_what_the_launcher_renders(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert launch_main(["--mode", "pytorchjob", "--render", "--config", str(SAMPLE_SPEC)]) == 0
+@pytest.mark.parametrize(("mode", "sample"), [("pytorchjob", SAMPLE),
+                                               ("trainjob", TRAINJOB_SAMPLE)])
+def test_sample_is_what_the_launcher_renders(mode: str, sample: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert launch_main(["--mode", mode, "--render", "--config", str(SAMPLE_SPEC)]) == 0
     rendered = capsys.readouterr().out
-    text = SAMPLE.read_text()
-    body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
-    assert body == rendered  # byte for byte, below the header comment
-    assert text.startswith("# SAMPLE")
-
-
-def test_sample_trainjob_is_what_the_launcher_renders(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert launch_main(["--mode", "trainjob", "--render", "--config", str(SAMPLE_SPEC)]) == 0
-    rendered = capsys.readouterr().out
-    text = TRAINJOB_SAMPLE.read_text()
+    text = sample.read_text()
     body = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
     assert body == rendered  # byte for byte, below the header comment
     assert text.startswith("# SAMPLE")
