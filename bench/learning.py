@@ -8,6 +8,10 @@ held-out prompts (128) before its first step and every ``--eval-every`` steps (t
 ``--eval-prompts``). A seed fixes the sampling and the trainer's seed; both algorithms see the
 same prompts in the same order. With ``--trl`` (and ``trl`` installed) TRL's ``GRPOTrainer``
 runs the same profile in the same run (``bench/peer_trl.py --learning``) as a side-by-side peer.
+With ``--lora`` an arm ``rlsd-lora`` runs RLSD with a LoRA adapter (:data:`LORA_ARM`: rank 16,
+alpha 32, at its own learning rate, 10x the profile's full fine-tuning rate, the usual LoRA
+practice, fixed before any LoRA run); ``--reuse-results`` takes the other arms' finished runs
+from an earlier ``learning.json`` with the same settings instead of running them again.
 
     .venv/bin/python bench/learning.py                  # 3 seeds x 2 algorithms x 30 rounds
     .venv/bin/python bench/learning.py --steps 2 --seeds 0 --eval-every 1 --eval-prompts 8 \\
@@ -39,6 +43,12 @@ PROFILE = "smollm2-arithmetic"
 #: The peer's measurement quoted by issue 13 (TRL GRPOTrainer, 8 prompts x 4, lr 1e-5, T 0.8,
 #: 32 tokens, 64 held-out prompts): the bar our GRPO must clear.
 PEER_REFERENCE = {"base": 0.344, "after_30_steps": 0.641, "gain": 0.297}
+#: The LoRA arm: RLSD with an adapter. Its learning rate is 10x the profile's (1e-5), chosen
+#: before any LoRA run from common LoRA practice (adapters need a larger step than full
+#: fine-tuning), never tuned on this benchmark.
+LORA_ARM = {"train.lora_rank": 16, "train.lora_alpha": 32, "train.learning_rate": 1e-4}
+#: Arm name -> (algorithm, extra --set values).
+ARMS = {"grpo": ("grpo", {}), "rlsd": ("rlsd", {}), "rlsd-lora": ("rlsd", LORA_ARM)}
 
 
 def prepare_data(work: Path) -> tuple[Path, Path]:
@@ -57,7 +67,9 @@ def prepare_data(work: Path) -> tuple[Path, Path]:
 
 def loop_command(algorithm: str, seed: int, train: Path, held_out: Path, output: Path,
                  args: argparse.Namespace, port: int) -> list[str]:
-    """One fused run: the profile, the paper's algorithm defaults, one step per round."""
+    """One fused run of arm ``algorithm`` (:data:`ARMS`): the profile, the paper's algorithm
+    defaults, one step per round."""
+    algorithm, extra = ARMS[algorithm]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "1",
                "--master-port", str(port), "-m", "rlsd.loop", "--policy", "default",
                "--profile", PROFILE, "--prompts", str(train), "--eval-prompts", str(held_out),
@@ -68,6 +80,8 @@ def loop_command(algorithm: str, seed: int, train: Path, held_out: Path, output:
                "--set", "train.tensorboard=false"]
     if args.eval_prompts:
         command += ["--set", f"evaluate.max_prompts={args.eval_prompts}"]
+    for key, value in extra.items():
+        command += ["--set", f"{key}={value}"]
     return command
 
 
@@ -167,6 +181,18 @@ def run_trl(seed: int, train: Path, held_out: Path, work: Path, args: argparse.N
     return json.loads(out.read_text())
 
 
+def reused_runs(path: Path, args: argparse.Namespace) -> dict[tuple[str, int], dict]:
+    """(arm, seed) -> finished run of an earlier benchmark whose settings match these."""
+    earlier = json.loads(path.read_text())
+    same = earlier.get("profile") == PROFILE and all(
+        str(getattr(args, k)) == earlier["settings"].get(k)
+        for k in ("steps", "eval_every", "eval_prompts"))
+    if not same:
+        raise SystemExit(f"{path} ran other settings ({earlier.get('settings')}); cannot reuse")
+    print(f"reusing {len(earlier['runs'])} finished run(s) from {path}", flush=True)
+    return {(r["algorithm"], r["seed"]): r for r in earlier["runs"]}
+
+
 def curve(run: dict) -> dict[int, float]:
     """Held-out accuracy by rounds done (0 = the starting policy). A round is one optimizer
     step, except a round whose groups all had equal rewards, which has no update (the loop
@@ -220,7 +246,8 @@ def diagnosis(runs: list[dict]) -> dict:
 
 
 def summarize(runs: list[dict], seeds: list[int], steps: int) -> dict:
-    by = {a: [r for r in runs if r["algorithm"] == a] for a in ("grpo", "rlsd", "trl")}
+    by = {a: [r for r in runs if r["algorithm"] == a] for a in ("grpo", "rlsd", "trl",
+                                                                 "rlsd-lora")}
     means = {a: mean_curve(rs) for a, rs in by.items() if rs}
     base = statistics.fmean(curve(r)[0] for r in runs if r["algorithm"] != "trl")
 
@@ -240,6 +267,12 @@ def summarize(runs: list[dict], seeds: list[int], steps: int) -> dict:
         "peer_reference": PEER_REFERENCE,
         "grpo_finals": grpo, "rlsd_finals": rlsd,
     }
+    if by["rlsd-lora"]:
+        lora = finals("rlsd-lora")
+        summary.update(rlsd_lora_final_mean=statistics.fmean(lora),
+                       rlsd_lora_final_std=statistics.stdev(lora) if len(lora) > 1 else 0.0,
+                       rlsd_lora_finals=lora, rlsd_lora_seeds=[r["seed"] for r in by["rlsd-lora"]],
+                       rlsd_lora_settings=LORA_ARM)
     if by["trl"]:
         trl = finals("trl")
         summary.update(trl_final_mean=statistics.fmean(trl),
@@ -265,13 +298,15 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    colors = {"grpo": "tab:blue", "rlsd": "tab:red", "trl": "tab:gray"}
+    colors = {"grpo": "tab:blue", "rlsd": "tab:red", "trl": "tab:gray", "rlsd-lora": "tab:orange"}
     for algorithm, mean in result["mean_curves"].items():
         steps = [int(s) for s in mean]
         values = list(mean.values())
-        label = {"trl": "TRL GRPO (peer)"}.get(algorithm, algorithm.upper())
+        label = {"trl": "TRL GRPO (peer)", "rlsd-lora": "RLSD + LoRA r16"}.get(
+            algorithm, algorithm.upper())
+        seeds = len({r["seed"] for r in result["runs"] if r["algorithm"] == algorithm})
         ax.plot(steps, [v["mean"] for v in values], marker="o", color=colors[algorithm],
-                label=f"{label} (mean of {len(result['summary']['seeds'])} seeds)")
+                label=f"{label} (mean of {seeds} seeds)")
         ax.fill_between(steps, [v["min"] for v in values], [v["max"] for v in values],
                         color=colors[algorithm], alpha=0.15)
     ax.set_xlabel("round (one optimizer step on 4 prompts x 8 samples)")
@@ -309,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="evaluate on the first N held-out prompts (default: all 128)")
     parser.add_argument("--trl", action="store_true",
                         help="also run TRL's GRPOTrainer on the same profile (needs trl)")
+    parser.add_argument("--lora", action="store_true",
+                        help="also run the RLSD + LoRA arm (LORA_ARM)")
+    parser.add_argument("--reuse-results", type=Path, default=None, metavar="JSON",
+                        help="take finished runs of the other arms from this learning.json "
+                             "(same profile, steps and evaluation) instead of rerunning them")
     parser.add_argument("--parallel", action="store_true",
                         help="run a seed's jobs side by side, one thread each (default: one "
                              "after another on all cores)")
@@ -325,12 +365,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     runs: list[dict] = []
     command = "python bench/learning.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    arms = ["grpo", "rlsd"] + (["trl"] if args.trl else [])
+    arms = ["grpo", "rlsd"] + (["rlsd-lora"] if args.lora else []) + (["trl"] if args.trl else [])
+    earlier = reused_runs(args.reuse_results, args) if args.reuse_results else {}
     # Seed-major order: every finished seed holds a complete comparison if the run stops.
     for seed in args.seeds:
         print(f"== seed {seed}: {', '.join(arms)}, {args.steps} rounds each", flush=True)
-        seed_runs = run_seed([a for a in arms if a != "trl"], seed, train, held_out, args.work,
-                             args)
+        fresh = [a for a in arms if a != "trl" and (a, seed) not in earlier]
+        seed_runs = run_seed(fresh, seed, train, held_out, args.work, args) + [
+            earlier[(a, seed)] for a in arms if (a, seed) in earlier]
         if "trl" in arms:
             seed_runs.append(run_trl(seed, train, held_out, args.work, args))
         for run in seed_runs:

@@ -107,8 +107,12 @@ def save_round_checkpoint(
         if state_dict is None:
             state_dict = {k: v.detach().to("cpu") for k, v in module.state_dict().items()
                           if not adapter or "lora_" in k}
-        # A PeftModel saves adapter_config.json + adapter_model.safetensors only.
-        module.save_pretrained(str(staging), state_dict=state_dict, safe_serialization=True)
+        # A PeftModel saves adapter_config.json + adapter_model.safetensors only. The adapter
+        # never trains embeddings: no need for PEFT's "auto" check, which looks the base's
+        # config up on the Hugging Face hub (a network call, a warning when offline).
+        extra = {"save_embedding_layers": False} if adapter else {}
+        module.save_pretrained(str(staging), state_dict=state_dict, safe_serialization=True,
+                               **extra)
         tokenizer_or_processor.save_pretrained(str(staging))
         (staging / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=2))
     _barrier(world_size)

@@ -159,7 +159,8 @@ class AdapterSnapshot:
         """Write the snapshot as a LoRA adapter folder (loadable like any LoRA policy)."""
         self.swap()
         try:
-            self.model.save_pretrained(str(folder), safe_serialization=True, state_dict={
+            self.model.save_pretrained(str(folder), safe_serialization=True,
+                                       save_embedding_layers=False, state_dict={
                 n: p.detach().to("cpu") for n, p in adapter_weights(self.model).items()})
         finally:
             self.swap()
