@@ -96,7 +96,7 @@ def load_adapter_policy(path: str | os.PathLike[str], dtype: Any = None, device:
     """
     from peft import PeftModel
 
-    from rlsd.models.loading import load_policy, load_tokenizer_or_processor
+    from rlsd.models.loading import load_policy
     from rlsd.models.resolve import resolve_model
 
     folder = check_adapter_folder(path)
@@ -106,8 +106,7 @@ def load_adapter_policy(path: str | os.PathLike[str], dtype: Any = None, device:
                                       f"({base_dir}); export it merged first")
     base, processor = load_policy(base_dir, dtype=dtype, device=device,
                                   for_training=for_training)
-    if any((folder / name).is_file() for name in _PROCESSOR_FILES):
-        processor = _with_padding_of(load_tokenizer_or_processor(folder), processor)
+    processor = _adapter_processor(folder, processor)
     model = PeftModel.from_pretrained(base, str(folder), is_trainable=for_training)
     if for_training:
         return model, processor
@@ -115,6 +114,16 @@ def load_adapter_policy(path: str | os.PathLike[str], dtype: Any = None, device:
     merged.eval()
     merged.requires_grad_(False)
     return merged, processor
+
+
+def _adapter_processor(folder: Path, base_processor: Any) -> Any:
+    """The tokenizer/processor saved with the adapter (the trainer saves it there), padded
+    like the base's; the base's own when the folder holds none."""
+    from rlsd.models.loading import load_tokenizer_or_processor
+
+    if not any((folder / name).is_file() for name in _PROCESSOR_FILES):
+        return base_processor
+    return _with_padding_of(load_tokenizer_or_processor(folder), base_processor)
 
 
 def _with_padding_of(processor: Any, reference: Any) -> Any:
@@ -190,10 +199,7 @@ def load_adapter_pair(policy: str | os.PathLike[str], teacher: str | os.PathLike
     elif Path(teacher).resolve() != Path(base_dir).resolve():
         return None  # a whole model that is not the policy's base
     base, processor = load_policy(base_dir, dtype=dtype, device=device)
-    if any((Path(policy) / name).is_file() for name in _PROCESSOR_FILES):
-        from rlsd.models.loading import load_tokenizer_or_processor
-
-        processor = _with_padding_of(load_tokenizer_or_processor(policy), processor)
+    processor = _adapter_processor(Path(policy), processor)
     model = PeftModel.from_pretrained(base, str(policy), adapter_name="policy")
     teacher_name = None  # the base itself (rounds before the first refresh)
     if is_adapter_folder(teacher):
