@@ -93,8 +93,8 @@ def fused(
         remote_uri,
         write_pointer,
     )
-    from components._shared.overrides import merge_settings
     from components._shared.train_metrics import log_last_step
+    from components._shared.training_job import training_job_settings
     from rlsd.config import from_dict
     from rlsd.launch import PyTorchJobSpec, launch_training
     from rlsd.launch.naming import job_name
@@ -126,13 +126,13 @@ def fused(
     if not check_loop_settings(overrides).loop.keep_tables:
         raise ValueError("fused: loop_settings sets loop.keep_tables=false, but this task "
                          "outputs the last round's tables (the report reads them)")
+    # The job's name tells it from the update's; a name in the job settings still wins.
     named = {"name": job_name(run_id, round_index, prefix="rlsd-fused")} if run_id else {}
-    job = merge_settings({**named, **(job_defaults or {}), **(job_settings or {})}, {
-        "module": "rlsd.loop", "image": trainer_image or None, "nodes": nodes,
-        "gpus_per_node": gpus_per_node, "nproc_per_node": nproc_per_node,
-        "s3_secret": s3_secret or None, "kfp_run_id": run_id or None,
-        "round_index": round_index}, "fused", {"image": "trainer_image", "kfp_run_id": "run_id"})
-    spec = from_dict(PyTorchJobSpec, job)
+    spec = from_dict(PyTorchJobSpec, training_job_settings(
+        "fused", {**named, **(job_defaults or {})}, job_settings, trainer_image=trainer_image,
+        nodes=nodes, gpus_per_node=gpus_per_node, nproc_per_node=nproc_per_node,
+        s3_secret=s3_secret, run_id=run_id, round_index=round_index,
+        extra={"module": "rlsd.loop"}))
 
     start = artifact_policy(policy.path, policy.uri, remote=remote)
     policy_ref = remote_uri(start.uri) if remote and start.kind == KIND_CHECKPOINT else start.uri

@@ -71,6 +71,7 @@ def update(
     )
     from components._shared.overrides import merge_settings, override_args
     from components._shared.train_metrics import log_last_step
+    from components._shared.training_job import training_job_settings
     from rlsd.algorithms import AlgorithmConfig
     from rlsd.config import configs_from_args, from_dict
     from rlsd.launch import PyTorchJobSpec, launch_training
@@ -94,12 +95,10 @@ def update(
     overrides = override_args(settings)
     # Check every setting here, before a job is scheduled, the way the trainer will read them.
     configs_from_args(argparse.Namespace(set=overrides), TrainConfig, AlgorithmConfig)
-    job = merge_settings({**(job_defaults or {}), **(job_settings or {})}, {
-        "image": trainer_image or None, "nodes": nodes, "gpus_per_node": gpus_per_node,
-        "nproc_per_node": nproc_per_node, "s3_secret": s3_secret or None,
-        "kfp_run_id": run_id or None, "round_index": round_index}, "update",
-        {"image": "trainer_image", "kfp_run_id": "run_id"})
-    spec = from_dict(PyTorchJobSpec, job)
+    spec = from_dict(PyTorchJobSpec, training_job_settings(
+        "update", job_defaults, job_settings, trainer_image=trainer_image, nodes=nodes,
+        gpus_per_node=gpus_per_node, nproc_per_node=nproc_per_node, s3_secret=s3_secret,
+        run_id=run_id, round_index=round_index))
 
     start = artifact_policy(policy.path, policy.uri, remote=remote)
     policy_ref = remote_uri(start.uri) if remote and start.kind == KIND_CHECKPOINT else start.uri
