@@ -30,8 +30,9 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# --durations: the suite's budget is 20 minutes on 2 cores; every run lists its slowest tests.
 test: $(STAMP) lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 # The whole Kubeflow pipeline on this machine (kfp.local), on the built-in default with the
 # settings chosen for it (profile smollm2-arithmetic, rlsd/profiles.py), in its fused mode:
