@@ -39,7 +39,7 @@ from components._shared.model_pointer import remote_uri
 from rlsd.algorithms import AlgorithmConfig
 from rlsd.algorithms.token_credit import TOKEN_ADVANTAGES
 from rlsd.config import ConfigError, from_dict
-from rlsd.launch import PyTorchJobSpec, PyTorchJobSpecError
+from rlsd.launch import TrainingJobSpec, TrainingJobSpecError
 from rlsd.launch.naming import is_label_key, is_label_value
 from rlsd.launch.quantity import is_quantity
 from rlsd.profiles import PROFILES, get_profile
@@ -132,7 +132,7 @@ class CompileOptions:
     trainer_tolerations: list[dict] = field(default_factory=list, metadata=_help(
         "tolerations of the PyTorchJob pods (Kubernetes form: key, operator, value, effect)"))
     trainer_settings: dict[str, Any] = field(default_factory=dict, metadata=_help(
-        "other rlsd.launch.PyTorchJobSpec fields of the trainer: cpu, memory, shm_size, "
+        "other rlsd.launch.TrainingJobSpec fields of the trainer: cpu, memory, shm_size, "
         "namespace, service_account, secret_env... (the job_settings parameter of a run "
         "overrides them field by field)"))
     retries: int = field(default=2, metadata=_help(
@@ -203,14 +203,14 @@ class CompileOptions:
                               "other options (trainer_node_selector, trainer_tolerations, "
                               "gpu_type, s3_secret)")
         self.check_retries()
-        fields = {f.name for f in dataclasses.fields(PyTorchJobSpec)}
+        fields = {f.name for f in dataclasses.fields(TrainingJobSpec)}
         unknown = sorted(set(self.trainer_settings) - fields)
         if unknown:
-            raise ConfigError(f"trainer_settings: unknown PyTorchJobSpec field(s) {unknown}; "
+            raise ConfigError(f"trainer_settings: unknown TrainingJobSpec field(s) {unknown}; "
                               f"valid: {sorted(fields - set(_TRAINER_SET_ELSEWHERE))}")
         try:
-            from_dict(PyTorchJobSpec, self.job_settings())
-        except PyTorchJobSpecError as exc:
+            from_dict(TrainingJobSpec, self.job_settings())
+        except TrainingJobSpecError as exc:
             raise ConfigError(f"trainer settings: {exc}") from None
 
     def check_retries(self) -> None:
@@ -238,7 +238,7 @@ class CompileOptions:
         return {self.gpu_type_label: self.gpu_type} if self.gpu_type else {}
 
     def job_settings(self) -> dict[str, Any]:
-        """The PyTorchJobSpec fields fixed at compile time (the update's ``job_settings``)."""
+        """The TrainingJobSpec fields fixed at compile time (the update's ``job_settings``)."""
         return {**self.trainer_settings,
                 "node_selector": {**self.trainer_node_selector, **self.gpu_node_selector()},
                 "tolerations": [dict(t) for t in self.trainer_tolerations]}

@@ -10,7 +10,7 @@ Defaults come from the settings dataclasses that read them. Two kinds of paramet
 * settings groups, one dict per stage (:data:`SETTINGS_GROUPS`): ``data_settings``
   (:class:`rlsd.data.DataConfig`), ``rollout_settings``, ``verify_settings``,
   ``score_settings``, ``train_settings`` (:class:`TrainConfig` and :class:`AlgorithmConfig`),
-  ``eval_settings``, ``job_settings`` (:class:`PyTorchJobSpec`) and, fused only,
+  ``eval_settings``, ``job_settings`` (:class:`TrainingJobSpec`) and, fused only,
   ``fused_settings`` (:class:`rlsd.loop.config.LoopConfig`). They reach every other field of
   those dataclasses at run time (field mappings, verifier, clip ranges, top-p of the
   evaluation, trainer resources...). A field that has a typed parameter may appear in its
@@ -27,7 +27,7 @@ truth for every rule, and it is not this module:
   dataclass's ``validate()``): ``data_prep`` fills :class:`rlsd.data.config.DataConfig`,
   ``rollout`` :class:`RolloutConfig`, ``verify`` :class:`VerifyConfig`, ``score``
   :class:`ScoreConfig`, ``update`` :class:`TrainConfig`, :class:`AlgorithmConfig` and
-  :class:`PyTorchJobSpec`, ``evaluate`` :class:`EvalConfig` (:data:`SETTINGS_CHECKS` says
+  :class:`TrainingJobSpec`, ``evaluate`` :class:`EvalConfig` (:data:`SETTINGS_CHECKS` says
   which parameter fills which field); in a fused pipeline (:data:`FUSED_SETTINGS_CHECKS`) the
   fused task's settings are built as ``python -m rlsd.loop --set section.name=value`` builds
   them (:mod:`components._shared.loop_settings`) and checked by
@@ -67,7 +67,7 @@ from rlsd.algorithms import AlgorithmConfig
 from rlsd.config import ConfigError, from_dict
 from rlsd.data.config import DataConfig
 from rlsd.evaluate.config import EvalConfig
-from rlsd.launch.spec import PyTorchJobSpec
+from rlsd.launch.spec import TrainingJobSpec
 from rlsd.loop.config import LoopConfig
 from rlsd.rollout.config import RolloutConfig
 from rlsd.score.config import ScoreConfig
@@ -214,7 +214,7 @@ _JOB_SET_BY_TASK = "set by the pipeline for each training job"
 
 
 def _trainer_check(component: str) -> SettingsCheck:
-    return SettingsCheck(component, PyTorchJobSpec, {
+    return SettingsCheck(component, TrainingJobSpec, {
         "image": "trainer_image", "nodes": "nodes", "gpus_per_node": "gpus_per_node",
         "nproc_per_node": "nproc_per_node"}, group="job_settings", owned={
             "name": _JOB_SET_BY_TASK, "kfp_run_id": _JOB_SET_BY_TASK,
@@ -301,7 +301,7 @@ def _group_help(group: str, what: str, example: str) -> str:
 
 
 _DATA, _ROLL, _EVAL, _LOOPC = DataConfig(), RolloutConfig(), EvalConfig(), LoopConfig()
-_TRAINC, _ALGOC, _JOB = TrainConfig(), AlgorithmConfig(), PyTorchJobSpec()
+_TRAINC, _ALGOC, _JOB = TrainConfig(), AlgorithmConfig(), TrainingJobSpec()
 
 #: Every runtime parameter, in signature order: both pipelines are built from this table.
 PIPELINE_PARAMETERS: tuple[PipelineParameter, ...] = (
@@ -387,7 +387,7 @@ PIPELINE_PARAMETERS: tuple[PipelineParameter, ...] = (
         "eval_settings", "other rlsd.evaluate.EvalConfig fields of both evaluations",
         '{"top_p": 0.95, "k_values": [1, 4]}')),
     PipelineParameter("job_settings", dict, {}, _group_help(
-        "job_settings", "other rlsd.launch.PyTorchJobSpec fields of the training jobs, over "
+        "job_settings", "other rlsd.launch.TrainingJobSpec fields of the training jobs, over "
         "the compiled trainer settings field by field",
         '{"memory": "200Gi", "namespace": "team-a", "training_runtime": "torch-distributed"}')),
     PipelineParameter("fused_settings", dict, {}, _group_help(
@@ -487,7 +487,7 @@ def _check_settings(check: SettingsCheck | LoopSettingsCheck, params: Mapping[st
                                  f"({check.name}, read by the {check.component} task)") \
                 from None
         return
-    base = job_defaults if check.settings is PyTorchJobSpec else None
+    base = job_defaults if check.settings is TrainingJobSpec else None
     values, origin = resolve(check, params, base)
     try:
         from_dict(check.settings, values)
@@ -571,7 +571,7 @@ def _check_cluster_job(params: Mapping[str, Any],
     values, _ = resolve(_trainer_check("update"), params, job_defaults)
     values.setdefault("kfp_run_id", "check")  # the job is named from the run id at run time
     try:
-        build_job(params["launcher"], from_dict(PyTorchJobSpec, values), environ={})
+        build_job(params["launcher"], from_dict(TrainingJobSpec, values), environ={})
     except ConfigError as exc:
         raise ParameterError(f"launcher {params['launcher']}: {exc}") from None
 

@@ -23,7 +23,7 @@ def training_job_settings(where: str, job_defaults: Mapping[str, Any] | None,
                           nodes: int, gpus_per_node: int, nproc_per_node: int, s3_secret: str,
                           run_id: str, round_index: int,
                           extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The :class:`rlsd.launch.PyTorchJobSpec` fields for the task ``where``.
+    """The :class:`rlsd.launch.TrainingJobSpec` fields for the task ``where``.
 
     ``job_settings`` overrides ``job_defaults``; the typed inputs then fill in, where given
     (an empty ``trainer_image``, ``s3_secret`` or ``run_id`` counts as not given). ``extra``

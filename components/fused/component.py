@@ -69,7 +69,7 @@ def fused(
     Model pointer to the last round's checkpoint, that round's rollouts, rewards and scores
     tables (scores empty for GRPO with one step per round) and the last optimizer step's
     metrics. `round_index`: the job's first round in the pipeline, which names the job.
-    `job_settings`: rlsd.launch.PyTorchJobSpec fields, over `job_defaults` (the same fields;
+    `job_settings`: rlsd.launch.TrainingJobSpec fields, over `job_defaults` (the same fields;
     the pipeline passes its compile-time trainer settings there) field by field. Other
     rlsd.loop settings: flat, as the staged components take them, in `rollout_settings`
     (RolloutConfig), `verify_settings` (VerifyConfig), `score_settings` (ScoreConfig),
@@ -96,7 +96,7 @@ def fused(
     from components._shared.train_metrics import log_last_step
     from components._shared.training_job import training_job_settings
     from rlsd.config import from_dict
-    from rlsd.launch import PyTorchJobSpec, launch_training
+    from rlsd.launch import TrainingJobSpec, launch_training
     from rlsd.launch.naming import job_name
     from rlsd.loop.layout import tables_folder
     from rlsd.schemas import REWARD_SCHEMA, ROLLOUT_SCHEMA, SCORE_SCHEMA
@@ -128,7 +128,7 @@ def fused(
                          "outputs the last round's tables (the report reads them)")
     # The job's name tells it from the update's; a name in the job settings still wins.
     named = {"name": job_name(run_id, round_index, prefix="rlsd-fused")} if run_id else {}
-    spec = from_dict(PyTorchJobSpec, training_job_settings(
+    spec = from_dict(TrainingJobSpec, training_job_settings(
         "fused", {**named, **(job_defaults or {})}, job_settings, trainer_image=trainer_image,
         nodes=nodes, gpus_per_node=gpus_per_node, nproc_per_node=nproc_per_node,
         s3_secret=s3_secret, run_id=run_id, round_index=round_index,

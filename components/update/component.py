@@ -52,7 +52,7 @@ def update(
     last step's training metrics. `scores` is omitted for GRPO. `policy`: the pointer of the
     base_model, update or fused component, or a Hugging Face model folder artifact (with a
     remote launcher it needs an rlsd.storage manifest: bring it in through base_model).
-    `job_settings`: rlsd.launch.PyTorchJobSpec fields (node_selector, tolerations, cpu,
+    `job_settings`: rlsd.launch.TrainingJobSpec fields (node_selector, tolerations, cpu,
     memory, shm_size, namespace, training_runtime...), over `job_defaults` (the same fields;
     the pipeline passes its compile-time trainer settings there) field by field;
     `train_settings`: other rlsd.train.TrainConfig / AlgorithmConfig fields (e.g.
@@ -74,7 +74,7 @@ def update(
     from components._shared.training_job import training_job_settings
     from rlsd.algorithms import AlgorithmConfig
     from rlsd.config import configs_from_args, from_dict
-    from rlsd.launch import PyTorchJobSpec, launch_training
+    from rlsd.launch import TrainingJobSpec, launch_training
     from rlsd.storage import read_manifest
     from rlsd.train import TrainConfig
 
@@ -95,7 +95,7 @@ def update(
     overrides = override_args(settings)
     # Check every setting here, before a job is scheduled, the way the trainer will read them.
     configs_from_args(argparse.Namespace(set=overrides), TrainConfig, AlgorithmConfig)
-    spec = from_dict(PyTorchJobSpec, training_job_settings(
+    spec = from_dict(TrainingJobSpec, training_job_settings(
         "update", job_defaults, job_settings, trainer_image=trainer_image, nodes=nodes,
         gpus_per_node=gpus_per_node, nproc_per_node=nproc_per_node, s3_secret=s3_secret,
         run_id=run_id, round_index=round_index))

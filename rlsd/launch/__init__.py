@@ -2,7 +2,7 @@
 cluster, torchrun locally.
 
 The one part of the library that talks to Kubernetes (design.md, "Layout"). Entry point:
-:func:`launch_training`; the pieces (:class:`PyTorchJobSpec`, :func:`build_pytorchjob`,
+:func:`launch_training`; the pieces (:class:`TrainingJobSpec`, :func:`build_pytorchjob`,
 :func:`build_trainjob`, the CRD validators, :class:`PyTorchJobLauncher`,
 :class:`TrainJobLauncher`, :func:`run_command`) are public for components and tests. CLI:
 ``python -m rlsd.launch --help``.
@@ -33,8 +33,8 @@ from rlsd.launch.errors import (
     PyTorchJobFailed,
     PyTorchJobInvalid,
     PyTorchJobRejected,
-    PyTorchJobSpecError,
     TrainingFailed,
+    TrainingJobSpecError,
     TrainJobFailed,
     TrainJobInvalid,
     TrainJobRejected,
@@ -44,8 +44,12 @@ from rlsd.launch.kube_client import default_namespace, load_api_client
 from rlsd.launch.local import LocalOutcome, run_command, torchrun_command
 from rlsd.launch.naming import MAX_JOB_NAME_LEN, job_name, pod_name
 from rlsd.launch.pytorchjob import build_pytorchjob, master_pod_selectors
-from rlsd.launch.spec import PyTorchJobSpec
+from rlsd.launch.spec import TrainingJobSpec
 from rlsd.launch.trainjob import build_trainjob, node_pod_selectors
+
+#: Older names, from when the PyTorchJob was the only cluster launcher: the same objects.
+PyTorchJobSpec = TrainingJobSpec
+PyTorchJobSpecError = TrainingJobSpecError
 
 __all__ = [
     "CRDValidator", "ClusterJobFailed", "ClusterJobInvalid", "ClusterJobLauncher",
@@ -53,6 +57,7 @@ __all__ = [
     "LaunchResult", "LaunchTimeout", "LocalOutcome", "LocalTrainingFailed", "MAX_JOB_NAME_LEN",
     "MODES", "PyTorchJobFailed", "PyTorchJobInvalid", "PyTorchJobLauncher",
     "PyTorchJobRejected", "PyTorchJobSpec", "PyTorchJobSpecError", "PyTorchJobValidator",
+    "TrainingJobSpec", "TrainingJobSpecError",
     "TrainJobFailed", "TrainJobInvalid", "TrainJobLauncher", "TrainJobRejected",
     "TrainJobValidator", "TrainingFailed", "build_job", "build_pytorchjob", "build_trainjob",
     "default_namespace", "job_name", "job_state", "launch_training", "load_api_client",

@@ -31,7 +31,7 @@ import yaml
 from rlsd.config import ConfigError, add_config_args, configs_from_args
 from rlsd.launch.entry import MODES, build_job, launch_training
 from rlsd.launch.errors import LaunchError
-from rlsd.launch.spec import PyTorchJobSpec
+from rlsd.launch.spec import TrainingJobSpec
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: in-cluster, "
                         "else $KUBECONFIG or ~/.kube/config)")
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context")
-    add_config_args(parser, PyTorchJobSpec)
+    add_config_args(parser, TrainingJobSpec)
     return parser
 
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         argv, train_args = argv[:cut], argv[cut + 1:]
     args = _parser().parse_args(argv)
     try:
-        (spec,) = configs_from_args(args, PyTorchJobSpec)
+        (spec,) = configs_from_args(args, TrainingJobSpec)
         if args.render:
             spec = dataclasses.replace(spec, args=[*spec.args, *train_args])
             mode = "pytorchjob" if args.mode == "local" else args.mode
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                                  poll_interval_s=args.poll_interval,
                                  keep_on_failure=args.keep_on_failure, kubeconfig=args.kubeconfig,
                                  context=args.context, crd_path=args.crd)
-    except (ConfigError, FileNotFoundError) as exc:  # PyTorchJobSpecError is a ConfigError
+    except (ConfigError, FileNotFoundError) as exc:  # TrainingJobSpecError is a ConfigError
         print(f"rlsd.launch: error: {exc}", file=sys.stderr)
         return 2
     except LaunchError as exc:  # failed, timed out, rejected by the API, no kubeconfig

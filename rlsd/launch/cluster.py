@@ -30,7 +30,7 @@ from rlsd.launch.errors import (
     ClusterJobFailed,
     ClusterJobRejected,
     LaunchTimeout,
-    PyTorchJobSpecError,
+    TrainingJobSpecError,
 )
 from rlsd.launch.job_kind import JobKind
 from rlsd.launch.job_status import FAILED, JobState, pod_problem
@@ -93,9 +93,9 @@ class ClusterJobLauncher:
         if kind is not None:
             self.kind = kind
         if poll_interval_s <= 0:
-            raise PyTorchJobSpecError(f"poll_interval_s must be > 0, got {poll_interval_s}")
+            raise TrainingJobSpecError(f"poll_interval_s must be > 0, got {poll_interval_s}")
         if timeout_s is not None and timeout_s <= 0:
-            raise PyTorchJobSpecError(f"timeout_s must be > 0 or None, got {timeout_s}")
+            raise TrainingJobSpecError(f"timeout_s must be > 0 or None, got {timeout_s}")
         self.custom = client.CustomObjectsApi(api_client)
         self.core = client.CoreV1Api(api_client)
         self.poll_interval_s, self.timeout_s = poll_interval_s, timeout_s

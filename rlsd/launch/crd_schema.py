@@ -50,7 +50,7 @@ from rlsd.launch import trainjob
 from rlsd.launch.errors import (
     ClusterJobInvalid,
     PyTorchJobInvalid,
-    PyTorchJobSpecError,
+    TrainingJobSpecError,
     TrainJobInvalid,
 )
 from rlsd.launch.naming import DNS1035_MAX, is_dns1035_label, pod_name
@@ -83,12 +83,12 @@ def load_crd_schema(path: str | Path, version: str = "v1") -> dict[str, Any]:
     # The CRD is ~650 kB of YAML: the C loader reads it ~5x faster when libyaml is present.
     crd = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if not isinstance(crd, Mapping) or crd.get("kind") != "CustomResourceDefinition":
-        raise PyTorchJobSpecError(f"{path} is not a CustomResourceDefinition")
+        raise TrainingJobSpecError(f"{path} is not a CustomResourceDefinition")
     for entry in crd.get("spec", {}).get("versions", []):
         if entry.get("name") == version:
             return entry["schema"]["openAPIV3Schema"]
     names = [v.get("name") for v in crd.get("spec", {}).get("versions", [])]
-    raise PyTorchJobSpecError(f"{path} has no version {version!r} (has {names})")
+    raise TrainingJobSpecError(f"{path} has no version {version!r} (has {names})")
 
 
 def to_json_schema(openapi: Mapping[str, Any], strict: bool = True) -> dict[str, Any]:

@@ -21,11 +21,11 @@ from kubernetes import client
 
 from rlsd.launch.cluster import ClusterJobLauncher, PyTorchJobLauncher, TrainJobLauncher
 from rlsd.launch.crd_schema import CRDValidator, PyTorchJobValidator, TrainJobValidator
-from rlsd.launch.errors import PyTorchJobSpecError
+from rlsd.launch.errors import TrainingJobSpecError
 from rlsd.launch.kube_client import default_namespace, load_api_client
 from rlsd.launch.local import local_gpu_count, run_command, torchrun_command
 from rlsd.launch.pytorchjob import build_pytorchjob
-from rlsd.launch.spec import PyTorchJobSpec
+from rlsd.launch.spec import TrainingJobSpec
 from rlsd.launch.trainjob import build_trainjob
 
 MODES = ("local", "pytorchjob", "trainjob")
@@ -47,11 +47,11 @@ class LaunchResult:
     log_tail: list[str] = field(default_factory=list)
 
 
-def _with_args(spec: PyTorchJobSpec, train_args: Sequence[str]) -> PyTorchJobSpec:
+def _with_args(spec: TrainingJobSpec, train_args: Sequence[str]) -> TrainingJobSpec:
     return dataclasses.replace(spec, args=[*spec.args, *map(str, train_args)])
 
 
-def local_command(spec: PyTorchJobSpec, nproc_per_node: int | None = None) -> list[str]:
+def local_command(spec: TrainingJobSpec, nproc_per_node: int | None = None) -> list[str]:
     """The local command for ``spec``: torchrun over ``module``, or ``command`` + ``args``."""
     if spec.command:
         return [*spec.command, *spec.args]
@@ -82,17 +82,17 @@ def terminate_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def build_job(mode: str, spec: PyTorchJobSpec,
+def build_job(mode: str, spec: TrainingJobSpec,
               environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The body of the cluster job ``mode`` (``pytorchjob`` or ``trainjob``) for ``spec``."""
     if mode not in CLUSTER_MODES:
-        raise PyTorchJobSpecError(f"cluster launcher must be one of {list(CLUSTER_MODES)}, "
+        raise TrainingJobSpecError(f"cluster launcher must be one of {list(CLUSTER_MODES)}, "
                                   f"got {mode!r}")
     return CLUSTER_MODES[mode][0](spec, environ)
 
 
 def launch_training(mode: Literal["local", "pytorchjob", "trainjob"], train_args: Sequence[str] = (),
-                    spec: PyTorchJobSpec | None = None, *, timeout_s: float | None = None,
+                    spec: TrainingJobSpec | None = None, *, timeout_s: float | None = None,
                     poll_interval_s: float = 10.0, keep_on_failure: bool = False,
                     api_client: client.ApiClient | None = None,
                     kubeconfig: str | None = None, context: str | None = None,
@@ -113,11 +113,11 @@ def launch_training(mode: Literal["local", "pytorchjob", "trainjob"], train_args
     Output is relayed line by line to ``sink`` (default stdout). Raises
     :class:`~rlsd.launch.errors.TrainingFailed` or
     :class:`~rlsd.launch.errors.LaunchTimeout`; bad settings raise
-    :class:`~rlsd.launch.errors.PyTorchJobSpecError` before anything starts.
+    :class:`~rlsd.launch.errors.TrainingJobSpecError` before anything starts.
     """
     if mode not in MODES:
-        raise PyTorchJobSpecError(f"launcher mode must be one of {list(MODES)}, got {mode!r}")
-    spec = _with_args(spec or PyTorchJobSpec(), train_args)
+        raise TrainingJobSpecError(f"launcher mode must be one of {list(MODES)}, got {mode!r}")
+    spec = _with_args(spec or TrainingJobSpec(), train_args)
     spec.validate()
     if mode == "local":
         env = {str(k): str(v) for k, v in spec.env.items()}

@@ -16,14 +16,14 @@ class LaunchError(RuntimeError):
     """Base class of every launcher error."""
 
 
-class PyTorchJobSpecError(LaunchError, ConfigError):
+class TrainingJobSpecError(LaunchError, ConfigError):
     """A launch setting is invalid; the message names the setting and the allowed values.
 
     It is also a :class:`rlsd.config.ConfigError`, so CLIs that report bad settings catch it.
     """
 
 
-class ClusterJobInvalid(PyTorchJobSpecError):
+class ClusterJobInvalid(TrainingJobSpecError):
     """A job body breaks its CRD schema or the operator's admission rules."""
 
     kind = "job"

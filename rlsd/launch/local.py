@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from rlsd.launch.errors import LaunchTimeout, LocalTrainingFailed, PyTorchJobSpecError
+from rlsd.launch.errors import LaunchTimeout, LocalTrainingFailed, TrainingJobSpecError
 from rlsd.launch.output import LineRelay
 
 
@@ -43,7 +43,7 @@ def torchrun_command(module: str, args: Sequence[str], nproc_per_node: int,
                      python: str = sys.executable) -> list[str]:
     """``python -m torch.distributed.run --standalone --nnodes 1 --nproc-per-node M -m module``."""
     if nproc_per_node < 1:
-        raise PyTorchJobSpecError(f"nproc_per_node must be >= 1, got {nproc_per_node}")
+        raise TrainingJobSpecError(f"nproc_per_node must be >= 1, got {nproc_per_node}")
     return [python, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
             f"--nproc-per-node={nproc_per_node}", "-m", module, *args]
 

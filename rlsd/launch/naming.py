@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from rlsd.launch.errors import PyTorchJobSpecError
+from rlsd.launch.errors import TrainingJobSpecError
 
 DNS1035_MAX = 63
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -68,13 +68,13 @@ def job_name(run_id: str, round_index: int, prefix: str = "rlsd",
     differ), then the round suffix: ``rlsd-<head>-1a2b3c4d-r12``.
     """
     if round_index < 0:
-        raise PyTorchJobSpecError(f"round must be >= 0, got {round_index}")
+        raise TrainingJobSpecError(f"round must be >= 0, got {round_index}")
     clean_prefix = _slug(prefix)
     if not clean_prefix or not clean_prefix[0].isalpha():
-        raise PyTorchJobSpecError(f"job name prefix must start with a letter, got {prefix!r}")
+        raise TrainingJobSpecError(f"job name prefix must start with a letter, got {prefix!r}")
     suffix = f"-r{round_index}"
     if max_len < len(clean_prefix) + len(suffix) + _HASH_LEN + 2:
-        raise PyTorchJobSpecError(f"max_len {max_len} leaves no room for a job name")
+        raise TrainingJobSpecError(f"max_len {max_len} leaves no room for a job name")
     slug = _slug(run_id)
     full = f"{clean_prefix}-{slug}{suffix}" if slug else f"{clean_prefix}{suffix}"
     if len(full) <= max_len:

@@ -14,7 +14,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from rlsd.launch.spec import PyTorchJobSpec
+from rlsd.launch.spec import TrainingJobSpec
 
 SHM_VOLUME = "dshm"
 SCRATCH_VOLUME = "scratch"
@@ -24,7 +24,7 @@ SCRATCH_ENV = {"HOME": "/tmp/home", "RLSD_CACHE": "/tmp/rlsd-cache",
                "TRITON_CACHE_DIR": "/tmp/triton", "XDG_CACHE_HOME": "/tmp/cache"}
 
 
-def container_env(spec: PyTorchJobSpec, environ: Mapping[str, str]) -> list[dict[str, Any]]:
+def container_env(spec: TrainingJobSpec, environ: Mapping[str, str]) -> list[dict[str, Any]]:
     """The container's ``env`` list (Kubernetes EnvVar objects), in this order: the scratch
     locations (unless set otherwise), ``spec.env``, ``spec.forward_env`` values found in
     ``environ``, the S3 keys and ``spec.secret_env`` as ``secretKeyRef`` (never values)."""
@@ -44,7 +44,7 @@ def container_env(spec: PyTorchJobSpec, environ: Mapping[str, str]) -> list[dict
     return env
 
 
-def container_resources(spec: PyTorchJobSpec) -> dict[str, dict[str, str]]:
+def container_resources(spec: TrainingJobSpec) -> dict[str, dict[str, str]]:
     """``requests`` (cpu, memory) and ``limits`` (memory, optional cpu, ``nvidia.com/gpu``)."""
     limits = {"memory": spec.memory_limit or spec.memory}
     if spec.cpu_limit:
@@ -55,7 +55,7 @@ def container_resources(spec: PyTorchJobSpec) -> dict[str, dict[str, str]]:
     return {"requests": {"cpu": spec.cpu, "memory": spec.memory}, "limits": limits}
 
 
-def container_security_context(spec: PyTorchJobSpec) -> dict[str, Any]:
+def container_security_context(spec: TrainingJobSpec) -> dict[str, Any]:
     """Least privilege: no new privileges, no Linux capabilities, a read-only image."""
     return {"allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": spec.read_only_root_filesystem,
@@ -68,7 +68,7 @@ def volume_mounts() -> list[dict[str, str]]:
             {"name": SCRATCH_VOLUME, "mountPath": "/tmp"}]
 
 
-def volumes(spec: PyTorchJobSpec) -> list[dict[str, Any]]:
+def volumes(spec: TrainingJobSpec) -> list[dict[str, Any]]:
     """The memory-backed ``/dev/shm`` (NCCL and data loaders need more than the runtime's
     64 MiB default) and the ``/tmp`` scratch emptyDir."""
     return [{"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": spec.shm_size}},
@@ -76,7 +76,7 @@ def volumes(spec: PyTorchJobSpec) -> list[dict[str, Any]]:
              "emptyDir": {"sizeLimit": spec.scratch_size} if spec.scratch_size else {}}]
 
 
-def pod_security_context(spec: PyTorchJobSpec) -> dict[str, Any]:
+def pod_security_context(spec: TrainingJobSpec) -> dict[str, Any]:
     """RuntimeDefault seccomp; a non-root UID/GID/fsGroup unless ``run_as_user`` is None."""
     context: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
     if spec.run_as_user is not None:
@@ -85,7 +85,7 @@ def pod_security_context(spec: PyTorchJobSpec) -> dict[str, Any]:
     return context
 
 
-def scheduling(spec: PyTorchJobSpec) -> dict[str, Any]:
+def scheduling(spec: TrainingJobSpec) -> dict[str, Any]:
     """The pod spec's service account, node selector, tolerations and image pull Secrets
     (only those that are set)."""
     out: dict[str, Any] = {}
@@ -100,7 +100,7 @@ def scheduling(spec: PyTorchJobSpec) -> dict[str, Any]:
     return out
 
 
-def pod_metadata(spec: PyTorchJobSpec, labels: Mapping[str, str]) -> dict[str, Any]:
+def pod_metadata(spec: TrainingJobSpec, labels: Mapping[str, str]) -> dict[str, Any]:
     """Pod template metadata: the job's labels and ``spec.pod_annotations``."""
     metadata: dict[str, Any] = {"labels": dict(labels)}
     if spec.pod_annotations:

@@ -19,7 +19,7 @@ from rlsd.launch.errors import (
     PyTorchJobFailed,
     PyTorchJobInvalid,
     PyTorchJobRejected,
-    PyTorchJobSpecError,
+    TrainingJobSpecError,
 )
 from rlsd.launch.job_kind import JobKind
 from rlsd.launch.job_status import job_state
@@ -34,7 +34,7 @@ from rlsd.launch.pod import (
     volume_mounts,
     volumes,
 )
-from rlsd.launch.spec import PyTorchJobSpec
+from rlsd.launch.spec import TrainingJobSpec
 
 GROUP = "kubeflow.org"
 VERSION = "v1"
@@ -77,17 +77,17 @@ def pod_role(pod: Mapping[str, Any]) -> str:
     return rtype if rtype == "master" or index is None else f"{rtype} {index}"
 
 
-def resolve_name(spec: PyTorchJobSpec) -> str:
+def resolve_name(spec: TrainingJobSpec) -> str:
     """``spec.name``, else the name derived from ``kfp_run_id`` and ``round_index``."""
     if spec.name:
         return spec.name
     if not spec.kfp_run_id:
-        raise PyTorchJobSpecError("the job needs a name: set name, or kfp_run_id (and "
+        raise TrainingJobSpecError("the job needs a name: set name, or kfp_run_id (and "
                                   "round_index) to derive one")
     return job_name(spec.kfp_run_id, spec.round_index)
 
 
-def job_labels(spec: PyTorchJobSpec) -> dict[str, str]:
+def job_labels(spec: TrainingJobSpec) -> dict[str, str]:
     """Labels of the job and its pods: app, the KFP run id and round, then ``spec.labels``."""
     labels = {LABEL_APP: "rlsd", LABEL_COMPONENT: "trainer"}
     if spec.kfp_run_id:
@@ -97,7 +97,7 @@ def job_labels(spec: PyTorchJobSpec) -> dict[str, str]:
     return labels
 
 
-def container_command(spec: PyTorchJobSpec) -> tuple[list[str], list[str]]:
+def container_command(spec: TrainingJobSpec) -> tuple[list[str], list[str]]:
     """(command, args) of the ``pytorch`` container."""
     if spec.command:
         return list(spec.command), list(spec.args)
@@ -105,7 +105,7 @@ def container_command(spec: PyTorchJobSpec) -> tuple[list[str], list[str]]:
                           "-m", spec.module, *spec.args]
 
 
-def _pod_template(spec: PyTorchJobSpec, labels: dict[str, str],
+def _pod_template(spec: TrainingJobSpec, labels: dict[str, str],
                   environ: Mapping[str, str]) -> dict[str, Any]:
     command, args = container_command(spec)
     container: dict[str, Any] = {
@@ -130,22 +130,22 @@ def _pod_template(spec: PyTorchJobSpec, labels: dict[str, str],
     return {"metadata": pod_metadata(spec, labels), "spec": pod_spec}
 
 
-def build_pytorchjob(spec: PyTorchJobSpec,
+def build_pytorchjob(spec: TrainingJobSpec,
                      environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The PyTorchJob body for ``spec`` (a plain dict, ready for ``CustomObjectsApi``).
 
     ``environ`` supplies the values of ``spec.forward_env`` (default: ``os.environ``); only
     non-credential names are allowed there, and Secrets are referenced, never read.
-    Raises :class:`PyTorchJobSpecError` naming the first invalid setting.
+    Raises :class:`TrainingJobSpecError` naming the first invalid setting.
     """
     spec.validate()
     if not spec.image:
-        raise PyTorchJobSpecError("image is required for a PyTorchJob (the trainer image)")
+        raise TrainingJobSpecError("image is required for a PyTorchJob (the trainer image)")
     name = resolve_name(spec)
     replica_types = ["Master"] + (["Worker"] if spec.nodes > 1 else [])
     longest = pod_name(name, replica_types[-1], max(spec.nodes - 2, 0))
     if len(longest) > DNS1035_MAX:
-        raise PyTorchJobSpecError(
+        raise TrainingJobSpecError(
             f"job name {name!r} is too long: pod/Service {longest!r} would exceed "
             f"{DNS1035_MAX} characters")
     labels = job_labels(spec)

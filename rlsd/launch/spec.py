@@ -1,9 +1,9 @@
-"""What one training launch looks like on a cluster: :class:`PyTorchJobSpec`.
+"""What one training launch looks like on a cluster: :class:`TrainingJobSpec`.
 
 A flat settings dataclass (loadable by :mod:`rlsd.config` from YAML, flags and ``--set``) from
 which :func:`rlsd.launch.pytorchjob.build_pytorchjob` builds a PyTorchJob body and
-:func:`rlsd.launch.trainjob.build_trainjob` a Kubeflow Trainer v2 TrainJob body (the name is
-older than the second launcher; the settings are the same). The same object configures the
+:func:`rlsd.launch.trainjob.build_trainjob` a Kubeflow Trainer v2 TrainJob body (one set of
+settings for both; ``PyTorchJobSpec`` is its older name, kept as an alias). The same object configures the
 local ``torchrun`` mode (``module``, ``args``, ``nproc_per_node``). A few settings exist for
 the PyTorchJob only (restart and clean-pod policies, backoff limit, TTL, image pull policy,
 master port: a TrainJob's runtime decides those) and ``training_runtime*`` for the TrainJob
@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rlsd.launch.errors import PyTorchJobSpecError
+from rlsd.launch.errors import TrainingJobSpecError
 from rlsd.launch.naming import is_dns1035_label, is_dns1123_label, is_label_key, is_label_value
 from rlsd.launch.quantity import is_quantity, parse_quantity
 
@@ -59,8 +59,9 @@ def _help(text: str) -> dict[str, str]:
 
 
 @dataclass
-class PyTorchJobSpec:
-    """Settings of one ``python -m rlsd.train`` launch (PyTorchJob on a cluster, torchrun here)."""
+class TrainingJobSpec:
+    """Settings of one training launch (``spec.module``, default ``python -m rlsd.train``): a
+    PyTorchJob or a TrainJob on a cluster, ``torchrun`` here."""
 
     name: str = field(default="", metadata=_help(
         "job name, a DNS-1035 label of at most 51 characters; empty: derived from kfp_run_id "
@@ -146,63 +147,63 @@ class PyTorchJobSpec:
             "job's namespace)"))
 
     def validate(self) -> None:
-        """Raise :class:`PyTorchJobSpecError` naming the first invalid setting."""
+        """Raise :class:`TrainingJobSpecError` naming the first invalid setting."""
         if self.name and not is_dns1035_label(self.name):
-            raise PyTorchJobSpecError(
+            raise TrainingJobSpecError(
                 f"name {self.name!r} is not a DNS-1035 label (lower-case letters, digits and "
                 "'-', starting with a letter, ending alphanumeric)")
         if self.namespace and not is_dns1123_label(self.namespace):
-            raise PyTorchJobSpecError(f"namespace {self.namespace!r} is not a DNS-1123 label")
+            raise TrainingJobSpecError(f"namespace {self.namespace!r} is not a DNS-1123 label")
         if not _MODULE.match(self.module):
-            raise PyTorchJobSpecError(f"module {self.module!r} is not a Python module path")
+            raise TrainingJobSpecError(f"module {self.module!r} is not a Python module path")
         if self.nodes < 1:
-            raise PyTorchJobSpecError(f"nodes must be >= 1, got {self.nodes}")
+            raise TrainingJobSpecError(f"nodes must be >= 1, got {self.nodes}")
         for name in ("gpus_per_node", "nproc_per_node", "backoff_limit",
                      "ttl_seconds_after_finished", "active_deadline_seconds", "round_index"):
             if getattr(self, name) < 0:
-                raise PyTorchJobSpecError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise TrainingJobSpecError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not _RUNTIME_NAME.match(self.training_runtime):
-            raise PyTorchJobSpecError(f"training_runtime {self.training_runtime!r} is not a "
+            raise TrainingJobSpecError(f"training_runtime {self.training_runtime!r} is not a "
                                       "Kubernetes object name")
         if self.training_runtime_kind not in ("ClusterTrainingRuntime", "TrainingRuntime"):
-            raise PyTorchJobSpecError(
+            raise TrainingJobSpecError(
                 f"training_runtime_kind must be ClusterTrainingRuntime or TrainingRuntime, got "
                 f"{self.training_runtime_kind!r}")
         if not 1 <= self.master_port <= 65535:
-            raise PyTorchJobSpecError(f"master_port must be in 1..65535, got {self.master_port}")
+            raise TrainingJobSpecError(f"master_port must be in 1..65535, got {self.master_port}")
         self._validate_quantities()
         self._validate_env()
         for key, value in {**self.labels, **self.node_selector}.items():
             if not is_label_key(str(key)) or not isinstance(value, str) or not is_label_value(value):
-                raise PyTorchJobSpecError(
+                raise TrainingJobSpecError(
                     f"label/nodeSelector {key}={value!r} is not a valid Kubernetes label")
         for key, value in self.pod_annotations.items():
             if not is_label_key(str(key)) or not isinstance(value, str):
-                raise PyTorchJobSpecError(f"pod annotation {key}={value!r} is invalid "
+                raise TrainingJobSpecError(f"pod annotation {key}={value!r} is invalid "
                                           "(key like a label key, value a string)")
         for i, tol in enumerate(self.tolerations):
             if not isinstance(tol, dict) or not set(tol) <= {
                     "key", "operator", "value", "effect", "tolerationSeconds"}:
-                raise PyTorchJobSpecError(
+                raise TrainingJobSpecError(
                     f"tolerations[{i}] = {tol!r} is not a Toleration (allowed keys: key, "
                     "operator, value, effect, tolerationSeconds)")
 
     def _validate_quantities(self) -> None:
         if self.run_as_user is not None and (isinstance(self.run_as_user, bool)
                                              or int(self.run_as_user) < 1):
-            raise PyTorchJobSpecError(f"run_as_user must be a non-root UID (>= 1) or none, "
+            raise TrainingJobSpecError(f"run_as_user must be a non-root UID (>= 1) or none, "
                                       f"got {self.run_as_user!r}")
         for name in ("cpu", "memory", "cpu_limit", "memory_limit", "shm_size", "scratch_size"):
             value = getattr(self, name)
             if (value or name in ("cpu", "memory", "shm_size")) and not is_quantity(value):
-                raise PyTorchJobSpecError(
+                raise TrainingJobSpecError(
                     f"{name} {value!r} is not a Kubernetes quantity (e.g. 500m, 8, 16Gi)")
         limit = self.memory_limit or self.memory
         if self.memory_limit and parse_quantity(self.memory_limit) < parse_quantity(self.memory):
-            raise PyTorchJobSpecError(f"memory_limit {self.memory_limit} is below the memory "
+            raise TrainingJobSpecError(f"memory_limit {self.memory_limit} is below the memory "
                                       f"request {self.memory}")
         if parse_quantity(self.shm_size) >= parse_quantity(limit):
-            raise PyTorchJobSpecError(
+            raise TrainingJobSpecError(
                 f"shm_size {self.shm_size} must be below the memory limit {limit}: the "
                 "memory-backed /dev/shm counts against it")
 
@@ -211,31 +212,31 @@ class PyTorchJobSpec:
             + list(self.s3_secret_keys)
         for name in names:
             if not _ENV_NAME.match(str(name)):
-                raise PyTorchJobSpecError(f"{name!r} is not a valid environment variable name")
+                raise TrainingJobSpecError(f"{name!r} is not a valid environment variable name")
         for name in list(self.env) + list(self.forward_env):
             if CREDENTIAL_ENV.search(name):
-                raise PyTorchJobSpecError(
+                raise TrainingJobSpecError(
                     f"environment variable {name} looks like a credential: its value would "
                     "be stored in the PyTorchJob; put it in a Secret and use s3_secret or "
                     "secret_env instead")
         for name, value in self.env.items():
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise PyTorchJobSpecError(
+                raise TrainingJobSpecError(
                     f"env {name} must be a string or a number, got {value!r}")
         for name, ref in self.secret_env.items():
             secret, sep, key = str(ref).partition(":")
             if not sep or not secret or not key:
-                raise PyTorchJobSpecError(
+                raise TrainingJobSpecError(
                     f"secret_env {name}={ref!r} must be '<secret name>:<key>'")
         # The default mapping is harmless without a Secret; anything else is a mistake.
         if self.s3_secret_keys and not self.s3_secret \
                 and self.s3_secret_keys != DEFAULT_S3_SECRET_KEYS:
-            raise PyTorchJobSpecError("s3_secret_keys is set but s3_secret (the Secret's "
+            raise TrainingJobSpecError("s3_secret_keys is set but s3_secret (the Secret's "
                                       "name) is empty")
         overlap = set(self.env) & (set(self.secret_env) | set(
             self.s3_secret_keys if self.s3_secret else ()))
         if overlap:
-            raise PyTorchJobSpecError(
+            raise TrainingJobSpecError(
                 f"environment variable(s) {sorted(overlap)} set both in env and from a Secret")
 
     def procs_per_node(self) -> int:

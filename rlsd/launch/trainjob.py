@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rlsd.launch.errors import (
-    PyTorchJobSpecError,
+    TrainingJobSpecError,
     TrainJobFailed,
     TrainJobInvalid,
     TrainJobRejected,
@@ -49,7 +49,7 @@ from rlsd.launch.pod import (
     volumes,
 )
 from rlsd.launch.pytorchjob import job_labels, resolve_name
-from rlsd.launch.spec import PyTorchJobSpec
+from rlsd.launch.spec import TrainingJobSpec
 
 GROUP = "trainer.kubeflow.org"
 VERSION = "v1alpha1"
@@ -105,31 +105,31 @@ _PYTORCHJOB_ONLY = ("restart_policy", "backoff_limit", "clean_pod_policy",
                     "ttl_seconds_after_finished", "image_pull_policy", "master_port")
 
 
-def check_trainjob_spec(spec: PyTorchJobSpec) -> None:
-    """Raise :class:`PyTorchJobSpecError` for a setting a TrainJob cannot carry (see the
+def check_trainjob_spec(spec: TrainingJobSpec) -> None:
+    """Raise :class:`TrainingJobSpecError` for a setting a TrainJob cannot carry (see the
     module docs), after ``spec.validate()``."""
     spec.validate()
     if not spec.image:
-        raise PyTorchJobSpecError("image is required for a TrainJob (the trainer image)")
-    defaults = PyTorchJobSpec()
+        raise TrainingJobSpecError("image is required for a TrainJob (the trainer image)")
+    defaults = TrainingJobSpec()
     for name in _PYTORCHJOB_ONLY:
         if getattr(spec, name) != getattr(defaults, name):
-            raise PyTorchJobSpecError(
+            raise TrainingJobSpecError(
                 f"{name}={getattr(spec, name)!r} applies to the PyTorchJob launcher only; a "
                 f"TrainJob's training runtime ({spec.training_runtime}) decides it: leave it "
                 "at its default or use launcher pytorchjob")
     if spec.s3_secret and not spec.s3_secret_keys:
-        raise PyTorchJobSpecError(
+        raise TrainingJobSpecError(
             "a TrainJob cannot take a whole Secret as envFrom: name the variables and keys in "
             f"s3_secret_keys (e.g. {{AWS_ACCESS_KEY_ID: AWS_ACCESS_KEY_ID}}) for {spec.s3_secret}")
     reserved = sorted(set(RESERVED_ENV) & (set(spec.env) | set(spec.forward_env)
                                            | set(spec.secret_env)))
     if reserved:
-        raise PyTorchJobSpecError(f"environment variable(s) {reserved} are set by the training "
+        raise TrainingJobSpecError(f"environment variable(s) {reserved} are set by the training "
                                   "runtime from numNodes/numProcPerNode; remove them")
 
 
-def trainer_command(spec: PyTorchJobSpec) -> tuple[list[str], list[str]]:
+def trainer_command(spec: TrainingJobSpec) -> tuple[list[str], list[str]]:
     """(command, args) of the trainer: ``torchrun -m <module> <args>`` (the runtime's PET_*
     variables give torchrun its topology), or ``spec.command`` + ``spec.args``."""
     if spec.command:
@@ -137,7 +137,7 @@ def trainer_command(spec: PyTorchJobSpec) -> tuple[list[str], list[str]]:
     return ["torchrun"], ["-m", spec.module, *spec.args]
 
 
-def _runtime_patch(spec: PyTorchJobSpec, labels: Mapping[str, str]) -> dict[str, Any]:
+def _runtime_patch(spec: TrainingJobSpec, labels: Mapping[str, str]) -> dict[str, Any]:
     pod_spec: dict[str, Any] = {
         "securityContext": pod_security_context(spec),
         "volumes": volumes(spec),
@@ -151,12 +151,12 @@ def _runtime_patch(spec: PyTorchJobSpec, labels: Mapping[str, str]) -> dict[str,
         "replicatedJobs": [{"name": NODE, "template": {"spec": {"template": pod_template}}}]}}}}
 
 
-def build_trainjob(spec: PyTorchJobSpec,
+def build_trainjob(spec: TrainingJobSpec,
                    environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The TrainJob body for ``spec`` (a plain dict, ready for ``CustomObjectsApi``).
 
     ``environ`` supplies the values of ``spec.forward_env`` (default: ``os.environ``); Secrets
-    are referenced, never read. Raises :class:`PyTorchJobSpecError` naming the first setting a
+    are referenced, never read. Raises :class:`TrainingJobSpecError` naming the first setting a
     TrainJob cannot take (:func:`check_trainjob_spec`).
     """
     check_trainjob_spec(spec)
@@ -164,7 +164,7 @@ def build_trainjob(spec: PyTorchJobSpec,
     # JobSet names node i's pod host "<job>-node-0-<i>": a DNS-1035 label, at most 63 chars.
     longest = f"{name}-{NODE}-0-{spec.nodes - 1}"
     if len(longest) > DNS1035_MAX:
-        raise PyTorchJobSpecError(f"job name {name!r} is too long: node host name {longest!r} "
+        raise TrainingJobSpecError(f"job name {name!r} is too long: node host name {longest!r} "
                                   f"would exceed {DNS1035_MAX} characters")
     labels = job_labels(spec)
     command, args = trainer_command(spec)

@@ -1,4 +1,4 @@
-"""PyTorchJobSpec -> build_pytorchjob: names, topology, resources, env and refusals."""
+"""TrainingJobSpec -> build_pytorchjob: names, topology, resources, env and refusals."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from rlsd.config import from_dict
 from rlsd.launch import (
     MAX_JOB_NAME_LEN,
-    PyTorchJobSpec,
-    PyTorchJobSpecError,
+    TrainingJobSpec,
+    TrainingJobSpecError,
     build_pytorchjob,
     job_name,
     pod_name,
@@ -25,11 +25,11 @@ from tests.launch.k8s_reference import crd_validator_or_skip
 RUN_ID = "8f6c0a1e-2b3c-4d5e-8f90-123456789abc"
 
 
-def _spec(**overrides) -> PyTorchJobSpec:
+def _spec(**overrides) -> TrainingJobSpec:
     values = {"image": "registry.example/rlsd-trainer:1.0", "kfp_run_id": RUN_ID,
               "round_index": 3, "forward_env": []}
     values.update(overrides)
-    return PyTorchJobSpec(**values)
+    return TrainingJobSpec(**values)
 
 
 def _container(body: dict, rtype: str = "Master") -> dict:
@@ -67,9 +67,9 @@ def test_any_run_id_gives_a_valid_short_name(run_id: str, round_index: int) -> N
 
 
 def test_job_name_refuses_bad_prefix_and_round() -> None:
-    with pytest.raises(PyTorchJobSpecError, match="start with a letter"):
+    with pytest.raises(TrainingJobSpecError, match="start with a letter"):
         job_name("x", 0, prefix="9lives")
-    with pytest.raises(PyTorchJobSpecError, match="round must be >= 0"):
+    with pytest.raises(TrainingJobSpecError, match="round must be >= 0"):
         job_name("x", -1)
 
 
@@ -95,7 +95,7 @@ def test_root_user_and_writable_image_only_when_asked() -> None:
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert pod["template"]["spec"]["volumes"][1] == {"name": "scratch",
                                                      "emptyDir": {"sizeLimit": "200Gi"}}
-    with pytest.raises(PyTorchJobSpecError, match="run_as_user must be a non-root UID"):
+    with pytest.raises(TrainingJobSpecError, match="run_as_user must be a non-root UID"):
         build_pytorchjob(_spec(run_as_user=0))
 
 
@@ -199,7 +199,7 @@ def test_credential_names_are_whole_words() -> None:
     assert [e["name"] for e in _own_env(body)] == ["TOKENIZERS_PARALLELISM", "KEY_FIELD"]
     for name in ("AWS_ACCESS_KEY_ID", "DB_PASSWORD", "MY_API_KEY", "GCP_CREDENTIALS",
                  "SECRET"):
-        with pytest.raises(PyTorchJobSpecError, match=f"{name} looks like a credential"):
+        with pytest.raises(TrainingJobSpecError, match=f"{name} looks like a credential"):
             build_pytorchjob(_spec(env={name: "x"}))
 
 
@@ -233,20 +233,20 @@ def test_whole_secret_as_envfrom() -> None:
     ({"name": "a" * 60, "nodes": 3}, "is too long"),
 ])
 def test_bad_settings_fail_early_naming_the_setting(overrides: dict, message: str) -> None:
-    with pytest.raises(PyTorchJobSpecError, match=None) as info:
+    with pytest.raises(TrainingJobSpecError, match=None) as info:
         build_pytorchjob(_spec(**overrides))
     assert message in str(info.value)
 
 
 def test_spec_loads_from_yaml_style_mapping() -> None:
-    spec = from_dict(PyTorchJobSpec, {
+    spec = from_dict(TrainingJobSpec, {
         "image": "r/t:1", "nodes": "4", "tolerations": "[{key: gpu, operator: Exists}]",
         "env": "{NCCL_DEBUG: INFO}", "restart_policy": "OnFailure"})
     assert spec.nodes == 4
     assert spec.tolerations == [{"key": "gpu", "operator": "Exists"}]
     assert spec.env == {"NCCL_DEBUG": "INFO"}
-    with pytest.raises(PyTorchJobSpecError, match="shm_size"):
-        from_dict(PyTorchJobSpec, {"memory": "8Gi"})  # default shm 16Gi no longer fits
+    with pytest.raises(TrainingJobSpecError, match="shm_size"):
+        from_dict(TrainingJobSpec, {"memory": "8Gi"})  # default shm 16Gi no longer fits
 
 
 def test_quantities_are_exact() -> None:
@@ -278,5 +278,5 @@ def test_built_bodies_pass_the_crd_schema(overrides: dict) -> None:
 
 
 def test_spec_fields_are_all_documented() -> None:
-    undocumented = [f.name for f in dataclasses.fields(PyTorchJobSpec) if not f.metadata.get("help")]
+    undocumented = [f.name for f in dataclasses.fields(TrainingJobSpec) if not f.metadata.get("help")]
     assert undocumented == []

@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from rlsd.launch import PyTorchJobSpec, build_pytorchjob
+from rlsd.launch import TrainingJobSpec, build_pytorchjob
 from rlsd.launch.__main__ import main
 
 
@@ -19,7 +19,7 @@ def test_render_prints_the_body_that_build_makes(capsys: pytest.CaptureFixture[s
                  "--policy", "s3://b/p", "--algorithm", "grpo"])
     assert code == 0
     rendered = yaml.safe_load(capsys.readouterr().out)
-    expected = build_pytorchjob(PyTorchJobSpec(
+    expected = build_pytorchjob(TrainingJobSpec(
         image="r/t:1", nodes=2, gpus_per_node=4, kfp_run_id="run-1", round_index=2,
         forward_env=[], s3_secret="creds",
         args=["--policy", "s3://b/p", "--algorithm", "grpo"]))

@@ -22,7 +22,7 @@ from rlsd.launch import (
     PyTorchJobFailed,
     PyTorchJobLauncher,
     PyTorchJobRejected,
-    PyTorchJobSpec,
+    TrainingJobSpec,
     build_pytorchjob,
     launch_training,
 )
@@ -34,14 +34,14 @@ from tests.launch.k8s_reference import crd_validator_or_skip
 FAST = {"poll_interval_s": 0.02, "log_retry_interval_s": 0.02}
 
 
-def _spec(**overrides) -> PyTorchJobSpec:
+def _spec(**overrides) -> TrainingJobSpec:
     values = {"image": "registry.example/rlsd-trainer:test", "namespace": "team-a",
               "kfp_run_id": "0b6f2a54-1d2e-4c3b-9a8f-7e6d5c4b3a21", "round_index": 1,
               "nodes": 2, "gpus_per_node": 2, "memory": "8Gi", "shm_size": "1Gi",
               "s3_secret": "rlsd-s3-credentials", "forward_env": [],
               "args": ["--policy", "s3://bucket/run/r0/policy"]}
     values.update(overrides)
-    return PyTorchJobSpec(**values)
+    return TrainingJobSpec(**values)
 
 
 def _launcher(api_client, sink=None, **kwargs) -> PyTorchJobLauncher:

@@ -13,9 +13,9 @@ import pytest
 from rlsd.launch import (
     LaunchTimeout,
     LocalTrainingFailed,
-    PyTorchJobSpec,
-    PyTorchJobSpecError,
     TrainingFailed,
+    TrainingJobSpec,
+    TrainingJobSpecError,
     launch_training,
     local_command,
     run_command,
@@ -27,8 +27,8 @@ def test_torchrun_command_uses_this_interpreter() -> None:
     assert torchrun_command("rlsd.train", ["--policy", "p"], 2) == [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
         "--nproc-per-node=2", "-m", "rlsd.train", "--policy", "p"]
-    assert local_command(PyTorchJobSpec(command=["echo"], args=["hi"])) == ["echo", "hi"]
-    with pytest.raises(PyTorchJobSpecError, match="nproc_per_node must be >= 1"):
+    assert local_command(TrainingJobSpec(command=["echo"], args=["hi"])) == ["echo", "hi"]
+    with pytest.raises(TrainingJobSpecError, match="nproc_per_node must be >= 1"):
         torchrun_command("m", [], 0)
 
 
@@ -81,7 +81,7 @@ def probe_module(tmp_path: Path) -> Path:
 
 def test_torchrun_runs_the_module_on_two_ranks(probe_module: Path) -> None:
     sink = io.StringIO()
-    spec = PyTorchJobSpec(module="rank_probe", nproc_per_node=2, args=["--round", "1"],
+    spec = TrainingJobSpec(module="rank_probe", nproc_per_node=2, args=["--round", "1"],
                           env={"PYTHONPATH": str(probe_module)})
     result = launch_training("local", ["--tag", "x"], spec, sink=sink, timeout_s=120)
     lines = sorted(line for line in sink.getvalue().splitlines() if line.startswith("rank "))
@@ -91,7 +91,7 @@ def test_torchrun_runs_the_module_on_two_ranks(probe_module: Path) -> None:
 
 
 def test_torchrun_failure_of_one_rank_fails_the_launch(probe_module: Path) -> None:
-    spec = PyTorchJobSpec(module="rank_probe", nproc_per_node=1,
+    spec = TrainingJobSpec(module="rank_probe", nproc_per_node=1,
                           env={"PYTHONPATH": str(probe_module), "PROBE_FAIL_RANK": "0"})
     with pytest.raises(LocalTrainingFailed) as info:
         launch_training("local", [], spec, sink=io.StringIO(), timeout_s=120)
@@ -101,5 +101,5 @@ def test_torchrun_failure_of_one_rank_fails_the_launch(probe_module: Path) -> No
 
 
 def test_unknown_mode_is_refused() -> None:
-    with pytest.raises(PyTorchJobSpecError, match=r"must be one of \['local', 'pytorchjob', 'trainjob'\]"):
+    with pytest.raises(TrainingJobSpecError, match=r"must be one of \['local', 'pytorchjob', 'trainjob'\]"):
         launch_training("kubernetes", [])  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from rlsd.launch import PyTorchJobInvalid, PyTorchJobSpec, build_pytorchjob, to_json_schema
+from rlsd.launch import PyTorchJobInvalid, TrainingJobSpec, build_pytorchjob, to_json_schema
 from rlsd.launch.crd_schema import PyTorchJobValidator, admission_problems
 from tests.launch.k8s_reference import crd_validator_or_skip
 
@@ -86,7 +86,7 @@ def test_non_strict_conversion_leaves_unknown_fields_alone() -> None:
 
 
 def _body() -> dict:
-    return build_pytorchjob(PyTorchJobSpec(image="r/t:1", name="rlsd-a-r0", nodes=2,
+    return build_pytorchjob(TrainingJobSpec(image="r/t:1", name="rlsd-a-r0", nodes=2,
                                            forward_env=[]))
 
 

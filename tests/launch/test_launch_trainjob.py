@@ -19,8 +19,8 @@ from kubernetes import client
 
 from rlsd.launch import (
     LaunchTimeout,
-    PyTorchJobSpec,
-    PyTorchJobSpecError,
+    TrainingJobSpec,
+    TrainingJobSpecError,
     TrainJobFailed,
     TrainJobInvalid,
     TrainJobLauncher,
@@ -40,13 +40,13 @@ SECRET = "rlsd-s3-credentials"
 FAKE_KEYS = {"AWS_ACCESS_KEY_ID": "fake-key-id", "AWS_SECRET_ACCESS_KEY": "fake-secret"}
 
 
-def _spec(**overrides) -> PyTorchJobSpec:
+def _spec(**overrides) -> TrainingJobSpec:
     values = {"image": "registry.example/rlsd-trainer:test", "namespace": "team-a",
               "kfp_run_id": RUN_ID, "round_index": 1, "nodes": 2, "gpus_per_node": 0,
               "nproc_per_node": 1, "cpu": "1", "memory": "2Gi", "shm_size": "256Mi",
               "s3_secret": SECRET, "forward_env": []}
     values.update(overrides)
-    return PyTorchJobSpec(**values)
+    return TrainingJobSpec(**values)
 
 
 def _python(code: str) -> list[str]:
@@ -132,7 +132,7 @@ def test_body_carries_topology_secret_refs_and_the_pytorchjob_pod_security() -> 
     ({"training_runtime_kind": "Runtime"}, "training_runtime_kind"),
 ])
 def test_settings_a_trainjob_cannot_carry_fail_early(overrides: dict, message: str) -> None:
-    with pytest.raises(PyTorchJobSpecError, match=message):
+    with pytest.raises(TrainingJobSpecError, match=message):
         build_trainjob(_spec(**overrides))
 
 
@@ -159,7 +159,7 @@ def test_render_prints_the_trainjob(capsys: pytest.CaptureFixture[str]) -> None:
                         "--round-index", "3", "--s3-secret", SECRET, "--", "--policy", "s3://b/p"])
     assert code == 0
     body = yaml.safe_load(capsys.readouterr().out)
-    assert body == build_trainjob(PyTorchJobSpec(
+    assert body == build_trainjob(TrainingJobSpec(
         image="r.example/t:1", nodes=2, gpus_per_node=4, kfp_run_id=RUN_ID, round_index=3,
         s3_secret=SECRET, args=["--policy", "s3://b/p"]))
 

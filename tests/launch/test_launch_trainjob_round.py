@@ -14,7 +14,7 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from rlsd.launch import PyTorchJobSpec, launch_training
+from rlsd.launch import TrainingJobSpec, launch_training
 from rlsd.models.tiny import build_tiny_causal_lm
 from rlsd.storage import read_manifest, write_bytes
 from rlsd.train.run_checkpoints import round_checkpoints
@@ -44,7 +44,7 @@ def test_an_update_round_runs_as_a_trainjob(fake_api: FakeKubeAPI, api_client, s
               for name, table in (("rollouts", rollouts), ("rewards", rewards),
                                   ("scores", scores))}
     output = f"{s3_root}/r1/policy-checkpoint"
-    spec = PyTorchJobSpec(
+    spec = TrainingJobSpec(
         image="registry.example/rlsd-trainer:test", namespace="team-a",
         kfp_run_id="3f1c", round_index=0, nodes=2, gpus_per_node=0, nproc_per_node=1,
         cpu="1", memory="4Gi", shm_size="256Mi", s3_secret="rlsd-s3",
@@ -93,7 +93,7 @@ def test_a_fused_loop_job_runs_as_a_trainjob(fake_api: FakeKubeAPI, api_client, 
     prompts = f"{s3_root}/data/train.parquet"
     write_bytes((tmp_path / "data" / "train.parquet").read_bytes(), prompts)
     output = f"{s3_root}/fused/policy-checkpoint"
-    spec = PyTorchJobSpec(
+    spec = TrainingJobSpec(
         image="registry.example/rlsd-trainer:test", namespace="team-a", module="rlsd.loop",
         kfp_run_id="3f1c", round_index=0, nodes=2, gpus_per_node=0, nproc_per_node=1,
         cpu="1", memory="4Gi", shm_size="256Mi", s3_secret="rlsd-s3",

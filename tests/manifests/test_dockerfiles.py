@@ -170,11 +170,11 @@ def test_build_context_is_an_allowlist(path: Path) -> None:
 def test_trainer_image_runs_as_the_uid_the_pytorchjob_expects() -> None:
     """The PyTorchJob pods run as non-root UID 1000 (rlsd.launch run_as_user): the trainer
     image's last USER must be that UID, set after everything is installed."""
-    from rlsd.launch import PyTorchJobSpec
+    from rlsd.launch import TrainingJobSpec
 
     steps = parse_dockerfile((IMAGES / "trainer" / "Dockerfile").read_text())
     users = [(n, i.args) for n, i in enumerate(steps) if i.keyword == "USER"]
-    assert users and users[-1][1].split(":")[0] == str(PyTorchJobSpec().run_as_user)
+    assert users and users[-1][1].split(":")[0] == str(TrainingJobSpec().run_as_user)
     last_install = max(n for n, i in enumerate(steps)
                        if i.keyword == "RUN" and "pip install" in i.args)
     assert users[-1][0] > last_install

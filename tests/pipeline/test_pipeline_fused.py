@@ -208,7 +208,7 @@ def fused_package(tmp_path_factory):
     (["seed=-1"], "parameter seed=-1:"),
     (["learning_rate=nan"], "parameter learning_rate=nan: must be a finite number"),
     # The checks both modes share: the trainer job, the evaluation, data prep, URIs.
-    (["nodes=0"], "parameter nodes=0: nodes must be >= 1, got 0 (PyTorchJobSpec, read by the "
+    (["nodes=0"], "parameter nodes=0: nodes must be >= 1, got 0 (TrainingJobSpec, read by the "
                   "fused task)"),
     (["eval_samples=4"], "several samples per prompt need temperature > 0"),
     (["synthetic_size=0"], "setting 'synthetic_n' must be at least 1"),

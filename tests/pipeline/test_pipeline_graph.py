@@ -162,7 +162,7 @@ def test_name_is_a_valid_kfp_name():
     ({"shm_size": "lots"}, "shm_size 'lots' is not a Kubernetes quantity"),
     ({"task_node_selector": {"bad key!": "x"}}, "not a valid node label"),
     ({"task_tolerations": [{"key": "a", "effect": "Sometimes"}]}, "effect must be"),
-    ({"trainer_settings": {"replicas": 3}}, "unknown PyTorchJobSpec field(s) ['replicas']"),
+    ({"trainer_settings": {"replicas": 3}}, "unknown TrainingJobSpec field(s) ['replicas']"),
     ({"trainer_settings": {"image": "x"}}, "set by pipeline parameters"),
     ({"trainer_settings": {"memory": "8Gi", "shm_size": "16Gi"}}, "must be below the memory"),
 ])

@@ -83,8 +83,8 @@ def loaded(package):
     (["eval_samples=0"], "parameter eval_samples=0: samples_per_prompt must be >= 1"),
     (["eval_samples=4"], "parameter eval_samples=4, eval_temperature=0.0: several samples per "
                          "prompt need temperature > 0"),
-    # PyTorchJobSpec.validate
-    (["nodes=0"], "parameter nodes=0: nodes must be >= 1, got 0 (PyTorchJobSpec"),
+    # TrainingJobSpec.validate
+    (["nodes=0"], "parameter nodes=0: nodes must be >= 1, got 0 (TrainingJobSpec"),
     (["gpus_per_node=-1"], "gpus_per_node must be >= 0"),
     (["nproc_per_node=-2"], "nproc_per_node must be >= 0"),
     # The storage layer's URI rules, for every parameter that may name a URI.

@@ -30,7 +30,7 @@ from pipeline.submit import SubmitError, parse_params
 from rlsd.algorithms import AlgorithmConfig
 from rlsd.data.config import DataConfig
 from rlsd.evaluate.config import EvalConfig
-from rlsd.launch.spec import PyTorchJobSpec
+from rlsd.launch.spec import TrainingJobSpec
 from rlsd.loop.config import LoopConfig
 from rlsd.rollout.config import RolloutConfig
 from rlsd.score.config import ScoreConfig
@@ -42,7 +42,7 @@ GROUPS = {
     "data_settings": {DataConfig}, "rollout_settings": {RolloutConfig},
     "verify_settings": {VerifyConfig}, "score_settings": {ScoreConfig},
     "train_settings": {TrainConfig, AlgorithmConfig}, "eval_settings": {EvalConfig},
-    "job_settings": {PyTorchJobSpec}, "fused_settings": {LoopConfig},
+    "job_settings": {TrainingJobSpec}, "fused_settings": {LoopConfig},
 }
 
 
@@ -83,7 +83,7 @@ def test_defaults_come_from_the_settings_dataclasses():
     assert defaults["save_every"] == LoopConfig().save_every
     assert defaults["prompt_template"] == DataConfig().prompt_template
     assert defaults["eval_temperature"] == EvalConfig().temperature
-    assert defaults["nodes"] == PyTorchJobSpec().nodes
+    assert defaults["nodes"] == TrainingJobSpec().nodes
     assert [p.name for p in pipeline_parameters("fused")] \
         == [p.name for p in PIPELINE_PARAMETERS]
     assert {p.name for p in PIPELINE_PARAMETERS} - {p.name for p in pipeline_parameters(

@@ -7,7 +7,7 @@ import pytest
 from components._shared.overrides import SettingsConflict
 from components._shared.training_job import training_job_settings
 from rlsd.config import from_dict
-from rlsd.launch import PyTorchJobSpec
+from rlsd.launch import TrainingJobSpec
 
 TYPED = dict(trainer_image="", nodes=2, gpus_per_node=0, nproc_per_node=2, s3_secret="",
              run_id="run-1", round_index=3)
@@ -20,7 +20,7 @@ def test_settings_override_defaults_and_typed_inputs_fill_in():
     # empty strings count as not given, so the compiled image stands.
     assert job == {"namespace": "team", "image": "reg/t:1", "nodes": 2, "gpus_per_node": 0,
                    "nproc_per_node": 2, "kfp_run_id": "run-1", "round_index": 3}
-    spec = from_dict(PyTorchJobSpec, job)
+    spec = from_dict(TrainingJobSpec, job)
     assert (spec.namespace, spec.nodes, spec.image) == ("team", 2, "reg/t:1")
 
 
