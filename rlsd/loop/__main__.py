@@ -24,6 +24,7 @@ import dataclasses
 import json
 import os
 import sys
+import textwrap
 
 from rlsd.config import ConfigError, sectioned_configs
 from rlsd.loop.config import SECTIONS, LoopSettings
@@ -40,8 +41,29 @@ _SHORTCUTS = {"rounds": "loop.rounds", "save_every": "loop.save_every",
               "prompts_per_round": "loop.prompts_per_round", "algorithm": "algorithm.algorithm"}
 
 
+def settings_epilog() -> str:
+    """Every setting by section with its default (the paper's, before any profile), so that
+    ``--help`` shows what ``--set`` takes; the staged CLIs' ``--help`` explain each one."""
+    lines = ["settings (--set SECTION.NAME=VALUE; defaults before --profile; each is "
+             "explained by its stage's --help, e.g. python -m rlsd.train --help):"]
+    for section, config in SECTIONS.items():
+        values = [f"{f.name}={_default(f)}" for f in dataclasses.fields(config)]
+        lines += textwrap.wrap(", ".join(values), width=92, initial_indent=f"  {section}: ",
+                               subsequent_indent=" " * (len(section) + 4))
+    return "\n".join(lines)
+
+
+def _default(f: dataclasses.Field) -> str:
+    if f.default is not dataclasses.MISSING:
+        return json.dumps(f.default) if isinstance(f.default, str) else str(f.default)
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return str(f.default_factory())  # type: ignore[misc]
+    return "(required)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rlsd.loop", description=__doc__,
+                                     epilog=settings_epilog(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policy", required=True,
                         help="starting policy: 'default', a folder, s3:// checkpoint or hub id")

@@ -54,6 +54,7 @@ from rlsd.loop.layout import (
     tables_folder,
 )
 from rlsd.models import load_policy
+from rlsd.models.adapter import is_adapter_folder
 from rlsd.phases import phase
 from rlsd.prompting import is_multimodal, tokenizer_of
 from rlsd.rollout.backend import select_backend
@@ -74,7 +75,7 @@ from rlsd.storage import (
     write_table,
 )
 from rlsd.train.checkpoint import (
-    check_resume_world_size,
+    check_resume,
     read_trainer_state,
     save_round_checkpoint,
     staging_dir,
@@ -234,8 +235,10 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings,
     """
     settings.validate()
     if settings.algorithm.teacher_refresh_rounds and settings.train.zero_stage == 3:
-        raise LoopError("a frozen teacher snapshot (teacher_refresh_rounds > 0) is a full copy "
-                        "of the policy, which ZeRO-3 partitions; use zero_stage <= 2 or K = 0")
+        what = ("copies the adapter's weights" if settings.train.lora_rank
+                else "is a full copy of the policy")
+        raise LoopError(f"a frozen teacher snapshot (teacher_refresh_rounds > 0) {what}, which "
+                        "ZeRO-3 partitions across ranks; use zero_stage <= 2 or K = 0")
     loop, algo, train = settings.loop, settings.algorithm, settings.train
     prompt_table = read_prompt_table(prompts)
     rows = prompt_table.to_pylist()
@@ -256,7 +259,7 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings,
         policy_dir = resolve_policy(start_ref, local_rank, world_size)
     state = read_trainer_state(policy_dir)
     try:
-        check_resume_world_size(policy_dir, world_size)
+        check_resume(policy_dir, world_size, train.lora_rank, "loop")
     except ValueError as exc:
         raise LoopError(str(exc)) from None
     first_round = int(state["round"]) + 1
@@ -278,11 +281,14 @@ def run_loop(policy: str, prompts: str, output: str, settings: LoopSettings,
     pad_id = tokenizer_of(processor).pad_token_id
     teacher = _Teacher(algo.teacher_refresh_rounds)
     if algo.teacher_refresh_rounds and first_round % algo.teacher_refresh_rounds != 0:
-        if (policy_dir / TEACHER_DIR).is_dir():
+        snapshot = policy_dir / TEACHER_DIR
+        # A full model's snapshot cannot be a new adapter's teacher (and the reverse).
+        if snapshot.is_dir() and is_adapter_folder(snapshot) == is_peft_model(model):
             teacher.load(policy_dir, device, model)  # resume: the snapshot of the last refresh
         elif rank == 0:
-            print(f"loop: {start_ref} carries no teacher snapshot; the teacher is refreshed "
-                  f"from it now (round {first_round})", flush=True)
+            kind = "n adapter" if is_peft_model(model) else " full model"
+            print(f"loop: {start_ref} carries no teacher snapshot for a{kind}; the teacher "
+                  f"is refreshed from it now (round {first_round})", flush=True)
     with_teacher = needs_teacher_logprobs(algo.algorithm)
     # The behaviour pass only off-policy (several steps per round), as the staged pipeline.
     score_cfg = _replaced(settings.score, behaviour_logprobs=train.steps_per_round > 1)

@@ -49,6 +49,33 @@ def has_deepspeed_state(policy_dir: Path) -> bool:
     return (policy_dir / DEEPSPEED_DIR / "latest").exists()
 
 
+def resumes_optimizer_state(policy_dir: Path, lora_rank: int) -> bool:
+    """Whether a round from ``policy_dir`` continues its DeepSpeed optimizer state: yes when
+    the checkpoint has one, except a fully fine-tuned checkpoint that a new LoRA adapter
+    (``lora_rank > 0``) starts over; that state belongs to every weight, not to the adapter."""
+    from rlsd.models.adapter import is_adapter_folder
+
+    if not has_deepspeed_state(policy_dir):
+        return False
+    return not (lora_rank > 0 and not is_adapter_folder(policy_dir))
+
+
+def check_resume(policy_dir: Path, world_size: int, lora_rank: int, label: str) -> None:
+    """Before any model loads: :func:`check_resume_world_size` when the round continues the
+    checkpoint's optimizer state (:func:`resumes_optimizer_state`); otherwise, for a fully
+    fine-tuned checkpoint under a new adapter, rank 0 says so (``label``: the CLI's name).
+    The step count, which drives lambda, carries on either way.
+
+    Raises:
+        ValueError: as :func:`check_resume_world_size`.
+    """
+    if resumes_optimizer_state(policy_dir, lora_rank):
+        check_resume_world_size(policy_dir, world_size)
+    elif has_deepspeed_state(policy_dir) and int(os.environ.get("RANK", "0")) == 0:
+        print(f"{label}: {policy_dir} is a full fine-tuning checkpoint: a new LoRA adapter "
+              "starts over its weights, with a new optimizer state", flush=True)
+
+
 def check_resume_world_size(policy_dir: Path, world_size: int) -> None:
     """Refuse, before any model loads, to resume a ZeRO optimizer state written by another
     number of processes (DeepSpeed would fail after the load with its own traceback).

@@ -24,10 +24,10 @@ from rlsd.phases import phase
 from rlsd.prompting import EncodedPrompt, encode_student_prompt, is_multimodal
 from rlsd.storage import is_s3, read_table, verify_manifest
 from rlsd.train.checkpoint import (
-    check_resume_world_size,
-    has_deepspeed_state,
+    check_resume,
     load_deepspeed_state,
     read_trainer_state,
+    resumes_optimizer_state,
     save_round_checkpoint,
     staging_dir,
 )
@@ -125,7 +125,7 @@ def load_engine(policy_dir: Path, cfg: TrainConfig, device: torch.device, world_
     model = apply_lora(model, cfg, base_ref or str(policy_dir))
     engine = build_engine(model, cfg, world_size, micro_batches_per_step)
     global_step = int(state["global_step"])
-    if has_deepspeed_state(policy_dir):
+    if resumes_optimizer_state(policy_dir, cfg.lora_rank):
         resumed = load_deepspeed_state(engine, policy_dir)
         global_step = int(resumed.get("global_step", global_step))
     return engine, processor, global_step
@@ -148,7 +148,7 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
             "compare with the policy that sampled. Score the round with behaviour_logprobs on "
             "(GRPO too), or train with steps_per_round=1")
     preflight_policy(inputs.policy)
-    done = finished_round(inputs.policy, inputs.output)
+    done = finished_round(inputs.policy, inputs.output, cfg.lora_rank)
     if done is not None:  # every rank sees the same folder: all return before any collective
         if os.environ.get("RANK", "0") == "0":
             print(f"train: round {done.metadata.get('round')} (step {done.metadata.get('step')}) "
@@ -160,7 +160,7 @@ def train_round(inputs: TrainInputs, cfg: TrainConfig, algo: AlgorithmConfig) ->
         policy_dir = resolve_policy(inputs.policy, local_rank, world_size)
     state = read_trainer_state(policy_dir)
     try:
-        check_resume_world_size(policy_dir, world_size)
+        check_resume(policy_dir, world_size, cfg.lora_rank, "train")
     except ValueError as exc:
         raise RoundDataError(str(exc)) from None
     plan = plan_round(data.samples, cfg.steps_per_round, world_size, rank,

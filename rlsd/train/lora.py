@@ -69,9 +69,41 @@ def lora_config(model: torch.nn.Module, cfg: TrainConfig, base_ref: str) -> Any:
     saved adapter names a base any pod can resolve."""
     from peft import LoraConfig
 
+    names = language_linear_names(model, cfg.lora_target_modules)
+    check_rank(model, names, cfg.lora_rank)
     return LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=language_linear_names(model, cfg.lora_target_modules),
-                      bias="none", base_model_name_or_path=base_ref)
+                      target_modules=names, bias="none", base_model_name_or_path=base_ref)
+
+
+def check_rank(model: torch.nn.Module, names: list[str], rank: int) -> None:
+    """Raise :class:`ConfigError` when ``rank`` exceeds the smaller dimension of a targeted
+    layer: ``B A`` (d_out x r times r x d_in) then cannot have rank r, so the extra columns
+    only cost memory (a rank of 100000 would ask for billions of parameters)."""
+    modules = dict(model.named_modules())
+    smallest = min(names, key=lambda n: min(modules[n].in_features, modules[n].out_features))
+    layer = modules[smallest]
+    limit = min(layer.in_features, layer.out_features)
+    if rank > limit:
+        raise ConfigError(f"lora_rank={rank} exceeds what the targeted layers can use: "
+                          f"{smallest} is {layer.in_features} -> {layer.out_features}, so an "
+                          f"update of rank above {limit} adds parameters, not rank; use "
+                          f"lora_rank <= {limit} (or full fine-tuning, lora_rank=0)")
+
+
+def adapted_layer_names(model: Any) -> list[str]:
+    """Full names (as :func:`language_linear_names` gives them) of the layers of a
+    ``PeftModel`` that carry a LoRA adapter."""
+    from peft.tuners.lora import LoraLayer
+
+    return [name for name, module in model.get_base_model().named_modules()
+            if isinstance(module, LoraLayer)]
+
+
+def _few(names: list[str], shown: int = 3) -> str:
+    if not names:
+        return "none"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def apply_lora(model: torch.nn.Module, cfg: TrainConfig, base_ref: str) -> torch.nn.Module:
@@ -94,10 +126,15 @@ def apply_lora(model: torch.nn.Module, cfg: TrainConfig, base_ref: str) -> torch
                               f"{saved.lora_alpha}; this round asks for rank {cfg.lora_rank}, "
                               f"alpha {cfg.lora_alpha}: keep the adapter's settings")
         layers = set(language_linear_names(model.get_base_model(), cfg.lora_target_modules))
-        if set(saved.target_modules or ()) != layers:
+        # The layers that carry the adapter, not the saved config's ``target_modules``: PEFT
+        # saves a list of 20 or more layers as the set of their name endings.
+        adapted = set(adapted_layer_names(model))
+        if adapted != layers:
+            extra, missing = sorted(adapted - layers), sorted(layers - adapted)
             raise ConfigError(f"the policy's adapter covers other layers than "
-                              f"lora_target_modules={cfg.lora_target_modules!r} selects: keep "
-                              "the adapter's target modules")
+                              f"lora_target_modules={cfg.lora_target_modules!r} selects "
+                              f"(only in the adapter: {_few(extra)}; only selected: "
+                              f"{_few(missing)}): keep the adapter's target modules")
         if float(saved.lora_dropout) != float(cfg.lora_dropout):
             raise ConfigError(f"the policy's adapter was trained with lora_dropout "
                               f"{saved.lora_dropout}; this round asks for {cfg.lora_dropout}")

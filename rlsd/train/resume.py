@@ -28,11 +28,13 @@ def starting_state(policy_ref: str) -> dict[str, Any]:
         return dict(BASE_MODEL_STATE)
 
 
-def finished_round(policy_ref: str, output: str) -> Manifest | None:
+def finished_round(policy_ref: str, output: str, lora_rank: int | None = None
+                   ) -> Manifest | None:
     """The manifest of ``output`` when it already holds this round's complete checkpoint
     (trained from ``policy_ref``, sizes verified), else None (train). Raises
     :class:`RoundDataError` when ``output`` holds a complete checkpoint of another round or
-    another starting policy."""
+    another starting policy, or (``lora_rank`` given) a full model where this round trains a
+    LoRA adapter (``lora_rank > 0``) or the reverse."""
     try:
         manifest = storage.read_manifest(output)
     except (NotFoundError, IntegrityError):
@@ -47,6 +49,14 @@ def finished_round(policy_ref: str, output: str) -> Manifest | None:
             f"{output} already holds a complete checkpoint (round {meta.get('round')}, step "
             f"{meta.get('step')}, trained from {meta.get('parent', 'an unknown policy')}), not "
             f"round {expected} from {policy_ref}: choose another --output or remove it first")
+    if lora_rank is not None:
+        adapter = any(f.path == "adapter_config.json" for f in manifest.files)
+        if adapter != (lora_rank > 0):
+            held, asked = ("a LoRA adapter", "full fine-tuning (lora_rank=0)") if adapter \
+                else ("a fully fine-tuned model", f"a LoRA adapter (lora_rank={lora_rank})")
+            raise RoundDataError(
+                f"{output} already holds this round's checkpoint as {held}; this run asks for "
+                f"{asked}: choose another --output or remove it first")
     try:
         storage.verify_manifest(output)
     except (IntegrityError, StorageError):

@@ -82,3 +82,13 @@ def test_an_optimizer_state_of_another_world_size_is_refused_before_loading(
 def test_settings_the_loop_sets_itself_are_refused(override: str) -> None:
     with pytest.raises(ConfigError, match="the loop sets these itself"):
         LoopSettings(**sectioned_configs(SECTIONS, None, [override])).validate()
+
+
+def test_help_lists_every_section_setting_with_its_default() -> None:
+    from rlsd.loop.__main__ import build_parser
+
+    text = " ".join(build_parser().format_help().split())  # argparse wraps at the terminal
+    for section, config in SECTIONS.items():
+        assert f"{section}: " in text
+        assert all(f"{name}=" in text for name in config.__dataclass_fields__)
+    assert "lora_rank=0" in text and "teacher_refresh_rounds=20" in text

@@ -107,6 +107,59 @@ def test_lora_settings_are_checked() -> None:
             TrainConfig(**bad).validate()
 
 
+def test_resume_checks_the_layers_that_carry_the_adapter(tiny_folder) -> None:
+    """PEFT saves a list of 20 or more target layers as the set of their name endings (the
+    default model's 210 layers become 7 suffixes): resuming compares the layers that carry
+    the adapter, not that saved list."""
+    from peft import LoraConfig, get_peft_model
+
+    model, _ = load_policy(tiny_folder, dtype="float32", for_training=True)
+    names = language_linear_names(model, "all-linear")
+    suffixes = sorted({n.rsplit(".", 1)[-1] for n in names})
+    adapted = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=suffixes))
+    assert set(adapted.peft_config["default"].target_modules) == set(suffixes)  # not names
+    assert apply_lora(adapted, LORA, "default") is adapted
+
+    model, _ = load_policy(tiny_folder, dtype="float32", for_training=True)
+    only_q = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"]))
+    with pytest.raises(ConfigError, match=r"covers other layers .*only in the adapter: none; "
+                       r"only selected: model\.layers\.0\.mlp"):
+        apply_lora(only_q, LORA, "default")
+
+
+def test_a_rank_above_the_layers_dimensions_is_refused(tiny_folder) -> None:
+    model, _ = load_policy(tiny_folder, dtype="float32", for_training=True)
+    smallest = min(min(m.in_features, m.out_features) for n, m in model.named_modules()
+                   if n in set(language_linear_names(model, "all-linear")))
+    with pytest.raises(ConfigError, match=rf"lora_rank=100000 exceeds .* lora_rank <= {smallest}"):
+        apply_lora(model, TrainConfig(lora_rank=100000), "default")
+    assert apply_lora(model, TrainConfig(lora_rank=smallest), "default") is not model
+
+
+def test_a_finished_round_of_the_other_kind_is_refused(tiny_folder, tmp_path) -> None:
+    from rlsd.storage import write_manifest
+    from rlsd.train.resume import finished_round
+    from rlsd.train.samples import RoundDataError
+
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "model.safetensors").write_bytes(b"weights")
+    write_manifest(full, {"kind": "policy", "round": 0, "step": 1})
+    assert finished_round(str(tiny_folder), str(full), 0) is not None
+    with pytest.raises(RoundDataError, match=r"as a fully fine-tuned model; this run asks for "
+                                             r"a LoRA adapter \(lora_rank=16\)"):
+        finished_round(str(tiny_folder), str(full), 16)
+
+
+def test_export_refuses_an_output_that_holds_files(tmp_path) -> None:
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "model.safetensors").write_bytes(b"x")
+    # Checked first, before the policy is even resolved.
+    assert export_main(["--policy", str(tmp_path / "none"), "--output", str(taken)]) == 2
+    assert (taken / "model.safetensors").read_bytes() == b"x"
+
+
 # -- rounds under torchrun --------------------------------------------------------------------
 
 def _free_port() -> int:
@@ -191,6 +244,26 @@ def test_lora_rounds_checkpoint_the_adapter_resume_and_export(tiny_folder, tmp_p
                    "lora_alpha=8", "--set", f"zero_stage={zero_stage}")
     assert wrong.returncode != 0
     assert "adapter has rank 4" in wrong.stderr + wrong.stdout
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_new_adapter_starts_over_a_fully_fine_tuned_checkpoint(tiny_folder, tmp_path) -> None:
+    """LoRA from a full checkpoint: that checkpoint is the adapter's base, its optimizer state
+    (for every weight) is left behind, and the step count carries on."""
+    roll, rew, sco = make_round(2, 4, seed=2)
+    for name, table in (("r", roll), ("w", rew), ("s", sco)):
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+    full, lora = tmp_path / "full", tmp_path / "lora"
+    first = _train(tiny_folder, tmp_path, full)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = _train(full, tmp_path, lora, "--set", "lora_rank=4", "--set", "lora_alpha=8")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "a new LoRA adapter starts over its weights" in second.stdout
+    assert is_adapter_folder(lora) and adapter_base(lora) == str(full)
+    state = json.loads((lora / "trainer_state.json").read_text())
+    assert (state["global_step"], state["round"]) == (2, 1)
+    assert _adam_steps(lora) == [1.0, 1.0]  # a fresh optimizer, one step old
 
 
 def test_adapter_snapshot_is_the_k_teacher_on_the_same_base(tiny_folder, tmp_path) -> None:
