@@ -169,14 +169,18 @@ def add_config_args(parser: argparse.ArgumentParser, *classes: type) -> None:
         group = parser.add_argument_group(f"{cls.__name__} settings")
         docs = _field_docs(cls)
         for f in dataclasses.fields(cls):
-            if f.default is not dataclasses.MISSING:
-                default = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                default = f.default_factory()
-            else:
-                default = None
             group.add_argument(_flag(f.name), dest=f"cfg__{f.name}", default=None, metavar="V",
-                               help=f"{docs.get(f.name, '')} (default: {default!r})")
+                               help=f"{docs.get(f.name, '')} (default: {field_default(f)!r})")
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    """A settings field's default value (a fresh one for a ``default_factory``), or None
+    when the field has none."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
 
 
 def configs_from_args(args: argparse.Namespace, *classes: type,

@@ -26,7 +26,7 @@ import os
 import sys
 import textwrap
 
-from rlsd.config import ConfigError, sectioned_configs
+from rlsd.config import ConfigError, field_default, sectioned_configs
 from rlsd.loop.config import SECTIONS, LoopSettings
 from rlsd.loop.run import LoopError, run_loop
 from rlsd.models import ModelError
@@ -47,18 +47,14 @@ def settings_epilog() -> str:
     lines = ["settings (--set SECTION.NAME=VALUE; defaults before --profile; each is "
              "explained by its stage's --help, e.g. python -m rlsd.train --help):"]
     for section, config in SECTIONS.items():
-        values = [f"{f.name}={_default(f)}" for f in dataclasses.fields(config)]
+        values = [f"{f.name}={_shown(field_default(f))}" for f in dataclasses.fields(config)]
         lines += textwrap.wrap(", ".join(values), width=92, initial_indent=f"  {section}: ",
                                subsequent_indent=" " * (len(section) + 4))
     return "\n".join(lines)
 
 
-def _default(f: dataclasses.Field) -> str:
-    if f.default is not dataclasses.MISSING:
-        return json.dumps(f.default) if isinstance(f.default, str) else str(f.default)
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return str(f.default_factory())  # type: ignore[misc]
-    return "(required)"
+def _shown(value: object) -> str:
+    return json.dumps(value) if isinstance(value, str) else str(value)
 
 
 def build_parser() -> argparse.ArgumentParser:

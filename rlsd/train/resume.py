@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from rlsd import storage
+from rlsd.models.adapter import ADAPTER_CONFIG
 from rlsd.storage import IntegrityError, Manifest, NotFoundError, StorageError
 from rlsd.train.checkpoint import BASE_MODEL_STATE, TRAINER_STATE
 from rlsd.train.samples import RoundDataError
@@ -50,7 +51,7 @@ def finished_round(policy_ref: str, output: str, lora_rank: int | None = None
             f"{meta.get('step')}, trained from {meta.get('parent', 'an unknown policy')}), not "
             f"round {expected} from {policy_ref}: choose another --output or remove it first")
     if lora_rank is not None:
-        adapter = any(f.path == "adapter_config.json" for f in manifest.files)
+        adapter = any(f.path == ADAPTER_CONFIG for f in manifest.files)
         if adapter != (lora_rank > 0):
             held, asked = ("a LoRA adapter", "full fine-tuning (lora_rank=0)") if adapter \
                 else ("a fully fine-tuned model", f"a LoRA adapter (lora_rank={lora_rank})")
